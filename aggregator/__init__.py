@@ -1,0 +1,3 @@
+"""A federated aggregator for independent media."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,309 @@
+"""Read and validate ``sources.yaml``; errors name the file, the line and the field.
+
+The YAML is composed into nodes (not loaded into plain dicts) so every value keeps its
+line number; unknown keys are errors because a typo silently ignored is a source that is
+never crawled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .model import (
+    SOURCE_KINDS,
+    BlueskyTarget,
+    Config,
+    MastodonTarget,
+    RelayConfig,
+    Settings,
+    SourceConfig,
+)
+from .sources import slugify
+
+SOURCE_KEYS = {
+    "name", "slug", "kind", "url", "account", "handle", "language", "tags", "relay",
+    "description", "website", "mastodon", "bluesky", "template",
+}
+SETTINGS_KEYS = {"user_agent", "min_interval", "max_interval", "bluesky_appview"}
+RELAY_KEYS = {"mastodon", "bluesky", "template", "hashtags", "max_posts_per_hour", "backlog", "max_attempts"}
+MASTODON_KEYS = {"api_base_url", "visibility"}
+BLUESKY_KEYS = {"service", "appview"}
+TOP_KEYS = {"sources", "settings", "relay"}
+
+_ACCOUNT_RE = re.compile(r"^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+(:\d+)?$")
+_HANDLE_RE = re.compile(r"^@?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
+_LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
+_DURATION_UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+@dataclass
+class _Ctx:
+    file: str
+
+    def error(self, node: yaml.Node | None, field: str, message: str) -> ConfigError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return ConfigError(message, file=self.file, line=line, field=field)
+
+
+def _mapping(ctx: _Ctx, node: yaml.Node, field: str, allowed: set[str]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.error(node, field, "expected a mapping of keys to values")
+    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            raise ctx.error(key_node, field, "keys must be plain strings")
+        name = f"{field}.{key}" if field else key
+        if key not in allowed:
+            raise ctx.error(key_node, name, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+        if key in out:
+            raise ctx.error(key_node, name, "duplicate key")
+        out[key] = (key_node, value_node)
+    return out
+
+
+def _scalar(ctx: _Ctx, node: yaml.Node, field: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise ctx.error(node, field, "expected a single value")
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _string(ctx: _Ctx, node: yaml.Node, field: str) -> str:
+    value = _scalar(ctx, node, field)
+    if not isinstance(value, str) or not value.strip():
+        raise ctx.error(node, field, "expected a non-empty text")
+    return value.strip()
+
+
+def _bool(ctx: _Ctx, node: yaml.Node, field: str) -> bool:
+    value = _scalar(ctx, node, field)
+    if not isinstance(value, bool):
+        raise ctx.error(node, field, "expected true/false (or on/off)")
+    return value
+
+
+def _number(ctx: _Ctx, node: yaml.Node, field: str, *, minimum: float = 0) -> float:
+    value = _scalar(ctx, node, field)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ctx.error(node, field, "expected a number")
+    if value < minimum:
+        raise ctx.error(node, field, f"must be at least {minimum}")
+    return float(value)
+
+
+def _duration(ctx: _Ctx, node: yaml.Node, field: str) -> float:
+    """Seconds from ``300``, ``"5m"``, ``"24h"`` or ``"2d"``."""
+    value = _scalar(ctx, node, field)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    else:
+        raise ctx.error(node, field, "expected a duration such as 300, 5m, 24h or 2d")
+    if seconds <= 0:
+        raise ctx.error(node, field, "must be positive")
+    return seconds
+
+
+def _url(ctx: _Ctx, node: yaml.Node, field: str) -> str:
+    value = _string(ctx, node, field)
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ctx.error(node, field, "expected an http:// or https:// URL")
+    return value
+
+
+def _string_list(ctx: _Ctx, node: yaml.Node, field: str) -> tuple[str, ...]:
+    if isinstance(node, yaml.ScalarNode):
+        return (_string(ctx, node, field),)
+    if not isinstance(node, yaml.SequenceNode):
+        raise ctx.error(node, field, "expected a list")
+    return tuple(_string(ctx, item, field) for item in node.value)
+
+
+def _language(ctx: _Ctx, node: yaml.Node, field: str) -> str:
+    value = _string(ctx, node, field).lower()
+    if not _LANG_RE.match(value):
+        raise ctx.error(node, field, "expected a language code such as fr, en or de")
+    return value
+
+
+def _source(ctx: _Ctx, node: yaml.Node, index: int) -> SourceConfig:
+    base = f"sources[{index}]"
+    fields = _mapping(ctx, node, base, SOURCE_KEYS)
+
+    def get(key: str, parse: Callable[[_Ctx, yaml.Node, str], Any]) -> Any:
+        if key not in fields:
+            return None
+        return parse(ctx, fields[key][1], f"{base}.{key}")
+
+    name = get("name", _string)
+    if name is None:
+        raise ctx.error(node, f"{base}.name", "every source needs a name")
+    kind = get("kind", _string) or "feed"
+    if kind not in SOURCE_KINDS:
+        raise ctx.error(fields["kind"][1], f"{base}.kind", f"expected one of: {', '.join(SOURCE_KINDS)}")
+    url = get("url", _url)
+    account = get("account", _string)
+    handle = get("handle", _string)
+    if kind in ("feed", "site") and url is None:
+        raise ctx.error(node, f"{base}.url", f"a source of kind {kind} needs a url")
+    if kind == "mastodon":
+        if account is None:
+            raise ctx.error(node, f"{base}.account", 'a mastodon source needs account: "@user@instance"')
+        if not _ACCOUNT_RE.match(account):
+            raise ctx.error(fields["account"][1], f"{base}.account", 'expected "@user@instance"')
+        account = "@" + account.lstrip("@")
+    if kind == "bluesky":
+        if handle is None:
+            raise ctx.error(node, f"{base}.handle", "a bluesky source needs a handle such as name.bsky.social")
+        if not _HANDLE_RE.match(handle):
+            raise ctx.error(fields["handle"][1], f"{base}.handle", "expected a handle such as name.bsky.social")
+        handle = handle.lstrip("@").lower()
+    slug = get("slug", _string)
+    if slug is not None:
+        if slugify(slug) != slug:
+            raise ctx.error(fields["slug"][1], f"{base}.slug", "use lowercase letters, digits and dashes")
+    else:
+        slug = slugify(name)
+        if not slug:
+            raise ctx.error(fields["name"][1], f"{base}.name", "cannot make a slug from this name; add slug:")
+    relay = get("relay", _bool)
+    return SourceConfig(
+        slug=slug,
+        name=name,
+        kind=kind,
+        url=url,
+        account=account,
+        handle=handle,
+        language=get("language", _language),
+        tags=tuple(t.lower() for t in (get("tags", _string_list) or ())),
+        relay=True if relay is None else relay,
+        description=get("description", _string),
+        website=get("website", _url),
+        mastodon=get("mastodon", _string),
+        bluesky=get("bluesky", _string),
+        template=get("template", _string),
+    )
+
+
+def _settings(ctx: _Ctx, node: yaml.Node) -> Settings:
+    fields = _mapping(ctx, node, "settings", SETTINGS_KEYS)
+    default = Settings()
+    values: dict[str, Any] = {}
+    if "user_agent" in fields:
+        values["user_agent"] = _string(ctx, fields["user_agent"][1], "settings.user_agent")
+    for key in ("min_interval", "max_interval"):
+        if key in fields:
+            values[key] = _duration(ctx, fields[key][1], f"settings.{key}")
+    if "bluesky_appview" in fields:
+        values["bluesky_appview"] = _url(ctx, fields["bluesky_appview"][1], "settings.bluesky_appview").rstrip("/")
+    settings = Settings(**{**default.__dict__, **values})
+    if settings.min_interval > settings.max_interval:
+        raise ctx.error(node, "settings.min_interval", "must not exceed max_interval")
+    return settings
+
+
+def _relay(ctx: _Ctx, node: yaml.Node) -> RelayConfig:
+    fields = _mapping(ctx, node, "relay", RELAY_KEYS)
+    values: dict[str, Any] = {}
+    if "mastodon" in fields:
+        sub = _mapping(ctx, fields["mastodon"][1], "relay.mastodon", MASTODON_KEYS)
+        if "api_base_url" not in sub:
+            raise ctx.error(fields["mastodon"][1], "relay.mastodon.api_base_url", "required")
+        visibility = "public"
+        if "visibility" in sub:
+            visibility = _string(ctx, sub["visibility"][1], "relay.mastodon.visibility")
+            if visibility not in ("public", "unlisted", "private"):
+                raise ctx.error(sub["visibility"][1], "relay.mastodon.visibility", "expected public, unlisted or private")
+        values["mastodon"] = MastodonTarget(
+            api_base_url=_url(ctx, sub["api_base_url"][1], "relay.mastodon.api_base_url").rstrip("/"),
+            visibility=visibility,
+        )
+    if "bluesky" in fields:
+        sub = _mapping(ctx, fields["bluesky"][1], "relay.bluesky", BLUESKY_KEYS)
+        values["bluesky"] = BlueskyTarget(
+            service=_url(ctx, sub["service"][1], "relay.bluesky.service").rstrip("/") if "service" in sub else "https://bsky.social",
+            appview=_url(ctx, sub["appview"][1], "relay.bluesky.appview").rstrip("/") if "appview" in sub else None,
+        )
+    if "template" in fields:
+        values["template"] = _string(ctx, fields["template"][1], "relay.template")
+    if "hashtags" in fields:
+        values["hashtags"] = tuple(h.lstrip("#") for h in _string_list(ctx, fields["hashtags"][1], "relay.hashtags"))
+    if "max_posts_per_hour" in fields:
+        values["max_posts_per_hour"] = int(_number(ctx, fields["max_posts_per_hour"][1], "relay.max_posts_per_hour", minimum=1))
+    if "max_attempts" in fields:
+        values["max_attempts"] = int(_number(ctx, fields["max_attempts"][1], "relay.max_attempts", minimum=1))
+    if "backlog" in fields:
+        values["backlog"] = _duration(ctx, fields["backlog"][1], "relay.backlog")
+    return RelayConfig(**values)
+
+
+def parse_config(text: str, file: str = "sources.yaml") -> Config:
+    """Validate the text of a ``sources.yaml``.
+
+    Raises:
+        ConfigError: naming the file, line and field of the first problem.
+    """
+    ctx = _Ctx(file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            f"not valid YAML: {exc.problem}", file=file, line=mark.line + 1 if mark else None
+        ) from exc
+    if root is None:
+        raise ConfigError("the file is empty; it needs a sources: list", file=file, line=1)
+    fields = _mapping(ctx, root, "", TOP_KEYS)
+    if "sources" not in fields:
+        raise ctx.error(root, "sources", "a sources: list is required")
+    seq = fields["sources"][1]
+    if not isinstance(seq, yaml.SequenceNode):
+        raise ctx.error(seq, "sources", "expected a list of sources")
+    sources: list[SourceConfig] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(seq.value):
+        source = _source(ctx, item, index)
+        if source.slug in seen:
+            raise ctx.error(item, f"sources[{index}].slug", f"slug {source.slug!r} is already used by sources[{seen[source.slug]}]")
+        seen[source.slug] = index
+        sources.append(source)
+    settings = _settings(ctx, fields["settings"][1]) if "settings" in fields else Settings()
+    relay = _relay(ctx, fields["relay"][1]) if "relay" in fields else RelayConfig()
+    return Config(sources=tuple(sources), settings=settings, relay=relay, path=file)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a ``sources.yaml`` file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError("file not found", file=file) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", file=file) from exc
+    return parse_config(text, file)
+
+
+#: Every environment variable the program reads, with its meaning; the README documents
+#: each one and a test checks it.
+ENVIRONMENT: Mapping[str, str] = {
+    "AGGREGATOR_CONFIG": "path of sources.yaml (default ./sources.yaml)",
+    "AGGREGATOR_DATA_DIR": "directory for the SQLite database and the search index (default ./data)",
+    "AGGREGATOR_DATABASE_URL": "SQLAlchemy URL of the database; PostgreSQL for scale (default SQLite in the data dir)",
+    "AGGREGATOR_ALLOW_PRIVATE_NETWORKS": "set to 1 to allow fetching loopback/private addresses",
+    "AGGREGATOR_LOG_LEVEL": "log level: DEBUG, INFO (default), WARNING",
+    "AGGREGATOR_LOG_FORMAT": "text (default on a terminal) or json",
+    "MASTODON_ACCESS_TOKEN": "access token of the relay's Mastodon account",
+    "BLUESKY_HANDLE": "handle of the relay's Bluesky account",
+    "BLUESKY_APP_PASSWORD": "app password of the relay's Bluesky account",
+}

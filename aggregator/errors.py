@@ -1,0 +1,88 @@
+"""One exception tree for everything the aggregator raises on purpose.
+
+Library errors are wrapped where they enter (fetch, parse, store, relay) so that the
+update loop can record a failing source and go on; any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Base of every error the aggregator raises knowingly."""
+
+    def __init__(self, message: str, *, url: str | None = None, target: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.target = target
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(AggregatorError):
+    """Invalid configuration: carries the file, line and field at fault."""
+
+    def __init__(self, message: str, *, file: str, line: int | None = None, field: str | None = None):
+        where = file if line is None else f"{file}:{line}"
+        text = f"{where}: {field}: {message}" if field else f"{where}: {message}"
+        super().__init__(text)
+        self.file = file
+        self.line = line
+        self.field = field
+
+
+class FetchError(AggregatorError):
+    """A source could not be retrieved (network, HTTP status, limits, policy)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        permanent: bool = False,
+    ):
+        super().__init__(message, url=url)
+        self.status = status
+        self.retry_after = retry_after
+        #: True for 410 Gone: the source is disabled instead of retried.
+        self.permanent = permanent
+
+
+class BlockedAddressError(FetchError):
+    """The target resolves to a private, loopback or link-local address."""
+
+
+class TooLargeError(FetchError):
+    """The body exceeded the size cap after decompression."""
+
+
+class ParseError(AggregatorError):
+    """The retrieved document is not a feed we can read."""
+
+
+class StoreError(AggregatorError):
+    """The database refused or lost an operation."""
+
+
+class SearchQueryError(AggregatorError):
+    """A search query could not be understood; the message is meant for readers."""
+
+
+class RelayError(AggregatorError):
+    """A relay target refused or failed a post."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str | None = None,
+        url: str | None = None,
+        retry_after: float | None = None,
+        permanent: bool = False,
+    ):
+        super().__init__(message, url=url, target=target)
+        self.retry_after = retry_after
+        self.permanent = permanent

@@ -1,0 +1,253 @@
+"""Typed hand-offs between the pipeline steps: fetch -> parse -> decide -> store.
+
+Nothing here does I/O. Dates are timezone-aware UTC datetimes everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+SourceKind = Literal["feed", "site", "mastodon", "bluesky"]
+SOURCE_KINDS: tuple[str, ...] = ("feed", "site", "mastodon", "bluesky")
+
+#: What an entry is, as far as relaying and the river care.
+#: ``article``: a web article; ``post``: the account's own fediverse post;
+#: ``repost``: the account boosted someone else; ``reply``: an answer in a thread.
+EntryKind = Literal["article", "post", "repost", "reply"]
+
+SourceStatus = Literal["ok", "not_modified", "failing", "disabled", "never"]
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The real clock; tests inject their own ``Clock`` instead."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source as the operator wrote it in ``sources.yaml`` (validated)."""
+
+    slug: str
+    name: str
+    kind: SourceKind
+    url: str | None = None  # feed or site URL; the profile URL for fediverse kinds
+    account: str | None = None  # "@user@instance" for mastodon
+    handle: str | None = None  # "name.bsky.social" for bluesky
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+    relay: bool = True
+    description: str | None = None
+    website: str | None = None  # the medium's home page, shown to readers
+    mastodon: str | None = None  # the medium's own Mastodon account, shown on /sources
+    bluesky: str | None = None  # the medium's own Bluesky handle, shown on /sources
+    template: str | None = None  # per-source relay post template
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Crawl settings from the ``settings:`` section of ``sources.yaml``."""
+
+    user_agent: str = (
+        "aggregator/0.1 (+https://github.com/independent-media/aggregator; federated aggregator"
+        " for independent media)"
+    )
+    min_interval: float = 300.0  # seconds; DESIGN: 5 min
+    max_interval: float = 86400.0  # seconds; DESIGN: 24 h
+    bluesky_appview: str = "https://public.api.bsky.app"
+    backlog: float = 86400.0  # seconds; items older than this when first seen are not relayed
+
+
+@dataclass(frozen=True)
+class MastodonTarget:
+    api_base_url: str
+    visibility: str = "public"
+
+
+@dataclass(frozen=True)
+class BlueskyTarget:
+    service: str = "https://bsky.social"
+    appview: str | None = None
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """The ``relay:`` section: where and how new items are posted."""
+
+    mastodon: MastodonTarget | None = None
+    bluesky: BlueskyTarget | None = None
+    template: str = "{title}\n\n{url}\n\n{hashtags}"
+    hashtags: tuple[str, ...] = ()
+    max_posts_per_hour: int = 30
+    backlog: float = 86400.0  # seconds
+    max_attempts: int = 8
+
+    def targets(self) -> tuple[str, ...]:
+        """Names of the configured targets, the ``target`` column of the outbox."""
+        names = []
+        if self.mastodon is not None:
+            names.append("mastodon")
+        if self.bluesky is not None:
+            names.append("bluesky")
+        return tuple(names)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything ``sources.yaml`` holds, validated."""
+
+    sources: tuple[SourceConfig, ...]
+    settings: Settings = field(default_factory=Settings)
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    path: str = "sources.yaml"
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What fetch hands to parse: bytes plus the HTTP facts the scheduler needs."""
+
+    url: str  # the URL finally answered (after redirects)
+    status: int  # 200, or 304 for not modified
+    body: bytes = b""
+    content_type: str | None = None
+    charset: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_url: str | None = None  # set when a 301/308 chain moved the source
+    max_age: float | None = None  # seconds, from Cache-Control or Expires
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class FeedData:
+    """Feed-level facts from a parsed document."""
+
+    title: str | None = None
+    link: str | None = None  # the site's home page
+    description: str | None = None
+    language: str | None = None
+    ttl: float | None = None  # seconds, from RSS <ttl>
+    version: str | None = None  # e.g. "rss20", "atom10", "json11", "mastodon-api"
+
+
+@dataclass(frozen=True)
+class EntryData:
+    """One parsed entry, sanitized and with a stable identity, before storage."""
+
+    guid: str  # stable identity within the source (GUID, canonical link or content hash)
+    url: str | None
+    title: str
+    author: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    summary: str = ""  # sanitized HTML, short
+    content: str = ""  # sanitized HTML, full when the feed has it
+    text: str = ""  # plain-text summary
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+    image: str | None = None
+    kind: EntryKind = "article"
+    #: For fediverse entries: the status URI (Mastodon) or at:// URI (Bluesky) to boost.
+    native_uri: str | None = None
+    native_cid: str | None = None  # Bluesky record CID, needed to repost
+    content_hash: str = ""  # hash of title + text, to notice edits cheaply
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    feed: FeedData
+    entries: tuple[EntryData, ...]
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers about a source between fetches."""
+
+    slug: str
+    url: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    status: SourceStatus = "never"
+    last_fetch: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    error_count: int = 0
+    next_fetch: datetime | None = None
+    disabled: bool = False
+    failing_since: datetime | None = None
+    items: int = 0
+    resolved_id: str | None = None  # Mastodon account id or Bluesky DID, cached
+    feed_title: str | None = None
+    feed_link: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as read back from the store (for items, web, index and relay)."""
+
+    id: int
+    source: str  # slug
+    guid: str
+    url: str | None
+    title: str
+    author: str | None
+    published: datetime
+    updated: datetime | None
+    first_seen: datetime
+    language: str | None
+    summary: str
+    content: str
+    text: str
+    tags: tuple[str, ...]
+    image: str | None
+    kind: str
+    native_uri: str | None
+    native_cid: str | None
+    story_id: int | None
+    deleted: bool = False
+
+
+def to_iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a ``Z``, the only date format of the JSON contracts."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ExistingEntry:
+    """What decide needs to know of an entry already stored for the same source."""
+
+    id: int
+    content_hash: str
+    deleted: bool
+    published: datetime
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class EntryChange:
+    """Decide's verdict on one incoming entry: what the store must write."""
+
+    entry: EntryData
+    published: datetime  # clamped to the fetch time, or the first-seen time when missing
+    story_key: str  # entries of several sources with the same key are one story
+    existing_id: int | None = None  # set for an update
+    relay: bool = False  # new, recent enough and from a relayed source
+
+
+@dataclass(frozen=True)
+class Decision:
+    new: tuple[EntryChange, ...] = ()
+    updated: tuple[EntryChange, ...] = ()
+    unchanged: int = 0

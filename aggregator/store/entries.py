@@ -1,0 +1,271 @@
+"""Entries and stories: decide's verdicts applied in one transaction with the logs.
+
+Writing an entry, its index change-log row and its relay outbox rows happens in the same
+transaction, so the index and the relay (which pull from those tables) never miss an
+item and never see one twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+
+from ..model import EntryChange, ExistingEntry, StoredEntry
+from . import schema
+from .base import ENTRY_COLUMNS, Database, row_to_entry
+
+E = schema.entries
+S = schema.sources
+ST = schema.stories
+T = schema.entry_tags
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    new: int
+    updated: int
+    new_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset pagination position: the (published, id) of the last row shown."""
+
+    published: datetime
+    id: int
+
+
+class EntryRepo:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # -- the crawler's side -------------------------------------------------------------
+
+    def existing(self, source: str, guids: Iterable[str]) -> dict[str, ExistingEntry]:
+        """What is already stored for these GUIDs of one source (decide's input)."""
+        guids = list(guids)
+        out: dict[str, ExistingEntry] = {}
+        with self.db.read() as conn:
+            source_id = conn.execute(select(S.c.id).where(S.c.slug == source)).scalar()
+            if source_id is None:
+                return out
+            for start in range(0, len(guids), 500):
+                chunk = guids[start : start + 500]
+                rows = conn.execute(
+                    select(E.c.id, E.c.guid, E.c.content_hash, E.c.deleted, E.c.published, E.c.first_seen)
+                    .where(E.c.source_id == source_id, E.c.guid.in_(chunk))
+                )
+                for r in rows:
+                    out[r.guid] = ExistingEntry(r.id, r.content_hash, bool(r.deleted), r.published, r.first_seen)
+        return out
+
+    def save(
+        self,
+        source: str,
+        new: Sequence[EntryChange],
+        updated: Sequence[EntryChange],
+        *,
+        now: datetime,
+        targets: Sequence[str] = (),
+        source_tags: Sequence[str] = (),
+    ) -> SaveResult:
+        """Apply decide's verdict for one source in one transaction.
+
+        Args:
+            targets: relay targets that get an outbox row for each new, relayed entry.
+            source_tags: the source's own tags, added to every entry's tag list.
+
+        A concurrent crawler that stored the same GUID first wins: the insert becomes a
+        no-op (unique constraint) and the entry is not counted as new here.
+        """
+        new_ids: list[int] = []
+        updated_count = 0
+        with self.db.write() as conn:
+            source_id = conn.execute(select(S.c.id).where(S.c.slug == source)).scalar_one()
+            for change in new:
+                entry_id = self._insert(conn, source_id, change, now, source_tags)
+                if entry_id is None:
+                    continue
+                new_ids.append(entry_id)
+                is_primary = self._join_story(conn, entry_id, change)
+                conn.execute(schema.index_log.insert().values(entry_id=entry_id, op="upsert", created=now))
+                if change.relay and is_primary:
+                    for target in targets:
+                        conn.execute(
+                            self.db.insert(schema.outbox)
+                            .values(entry_id=entry_id, target=target, state="pending", created=now, updated=now, next_attempt=now)
+                            .on_conflict_do_nothing()
+                        )
+            for change in updated:
+                assert change.existing_id is not None
+                e = change.entry
+                conn.execute(
+                    update(E)
+                    .where(E.c.id == change.existing_id)
+                    .values(
+                        url=e.url, title=e.title, author=e.author, published=change.published,
+                        updated=e.updated or now, last_seen=now, language=e.language,
+                        summary=e.summary, content=e.content, text=e.text,
+                        tags=json.dumps(_tags(e.tags, source_tags)), image=e.image,
+                        native_uri=e.native_uri, native_cid=e.native_cid, content_hash=e.content_hash,
+                    )
+                )
+                self._write_tags(conn, change.existing_id, _tags(e.tags, source_tags), replace=True)
+                conn.execute(schema.index_log.insert().values(entry_id=change.existing_id, op="upsert", created=now))
+                updated_count += 1
+            if new_ids:
+                conn.execute(update(S).where(S.c.id == source_id).values(items=S.c["items"] + len(new_ids)))
+        return SaveResult(new=len(new_ids), updated=updated_count, new_ids=tuple(new_ids))
+
+    def _insert(self, conn: Connection, source_id: int, change: EntryChange, now: datetime, source_tags: Sequence[str]) -> int | None:
+        e = change.entry
+        tags = _tags(e.tags, source_tags)
+        stmt = (
+            self.db.insert(E)
+            .values(
+                source_id=source_id, guid=e.guid, url=e.url, title=e.title, author=e.author,
+                published=change.published, updated=e.updated, first_seen=now, last_seen=now,
+                language=e.language, summary=e.summary, content=e.content, text=e.text,
+                tags=json.dumps(tags), image=e.image, kind=e.kind, native_uri=e.native_uri,
+                native_cid=e.native_cid, content_hash=e.content_hash, is_primary=True,
+            )
+            .on_conflict_do_nothing(index_elements=["source_id", "guid"])
+            .returning(E.c.id)
+        )
+        entry_id = conn.execute(stmt).scalar()
+        if entry_id is not None:
+            self._write_tags(conn, entry_id, tags, replace=False)
+        return entry_id
+
+    def _write_tags(self, conn: Connection, entry_id: int, tags: Sequence[str], *, replace: bool) -> None:
+        if replace:
+            conn.execute(delete(T).where(T.c.entry_id == entry_id))
+        if tags:
+            conn.execute(
+                self.db.insert(T).values([{"entry_id": entry_id, "tag": t} for t in tags]).on_conflict_do_nothing()
+            )
+
+    def _join_story(self, conn: Connection, entry_id: int, change: EntryChange) -> bool:
+        """Attach the entry to its story; returns True when it is the story's first entry."""
+        conn.execute(
+            self.db.insert(ST)
+            .values(key=change.story_key, primary_entry_id=entry_id, published=change.published, source_count=0)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        story = conn.execute(select(ST.c.id, ST.c.primary_entry_id).where(ST.c.key == change.story_key)).one()
+        conn.execute(update(ST).where(ST.c.id == story.id).values(source_count=ST.c.source_count + 1))
+        is_primary = story.primary_entry_id == entry_id
+        conn.execute(update(E).where(E.c.id == entry_id).values(story_id=story.id, is_primary=is_primary))
+        return is_primary
+
+    def mark_deleted(self, entry_ids: Iterable[int], *, now: datetime) -> int:
+        """The operator's delete: hidden everywhere, and a later crawl never brings it back."""
+        ids = list(entry_ids)
+        if not ids:
+            return 0
+        with self.db.write() as conn:
+            count = conn.execute(update(E).where(E.c.id.in_(ids), E.c.deleted.is_(False)).values(deleted=True)).rowcount
+            conn.execute(schema.index_log.insert(), [{"entry_id": i, "op": "delete", "created": now} for i in ids])
+            conn.execute(
+                update(schema.outbox)
+                .where(schema.outbox.c.entry_id.in_(ids), schema.outbox.c.state == "pending")
+                .values(state="skipped", last_error="deleted by the operator", updated=now)
+            )
+        return count or 0
+
+    # -- the readers' side --------------------------------------------------------------
+
+    def get_many(self, ids: Iterable[int]) -> dict[int, StoredEntry]:
+        ids = list(ids)
+        out: dict[int, StoredEntry] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = select(*ENTRY_COLUMNS).join(S, S.c.id == E.c.source_id).where(E.c.id.in_(ids[start : start + 500]))
+                for row in conn.execute(query):
+                    entry = row_to_entry(row)
+                    out[entry.id] = entry
+        return out
+
+    def list(
+        self,
+        *,
+        source: str | None = None,
+        tag: str | None = None,
+        language: str | None = None,
+        limit: int = 50,
+        before: Cursor | None = None,
+        stories_only: bool = False,
+    ) -> list[StoredEntry]:
+        """Newest first with keyset pagination (never OFFSET).
+
+        Args:
+            stories_only: one row per story (its first entry), for the river; a source
+                filter shows that source's own entries instead.
+        """
+        query = select(*ENTRY_COLUMNS).join(S, S.c.id == E.c.source_id).where(E.c.deleted.is_(False))
+        if source is not None:
+            query = query.where(S.c.slug == source)
+        elif stories_only:
+            query = query.where(E.c.is_primary.is_(True))
+        if language is not None:
+            query = query.where(or_(E.c.language == language, E.c.language.like(f"{language}-%")))
+        if tag is not None:
+            query = query.where(E.c.id.in_(select(T.c.entry_id).where(T.c.tag == tag.lower())))
+        if before is not None:
+            query = query.where(
+                or_(E.c.published < before.published, and_(E.c.published == before.published, E.c.id < before.id))
+            )
+        query = query.order_by(E.c.published.desc(), E.c.id.desc()).limit(limit)
+        with self.db.read() as conn:
+            return [row_to_entry(r) for r in conn.execute(query)]
+
+    def story_members(self, story_ids: Iterable[int]) -> dict[int, list[StoredEntry]]:
+        """Every live entry of these stories, for "also published by ..."."""
+        ids = list(story_ids)
+        out: dict[int, list[StoredEntry]] = {}
+        if not ids:
+            return out
+        query = (
+            select(*ENTRY_COLUMNS)
+            .join(S, S.c.id == E.c.source_id)
+            .where(E.c.story_id.in_(ids), E.c.deleted.is_(False))
+            .order_by(E.c.published, E.c.id)
+        )
+        with self.db.read() as conn:
+            for row in conn.execute(query):
+                entry = row_to_entry(row)
+                assert entry.story_id is not None
+                out.setdefault(entry.story_id, []).append(entry)
+        return out
+
+    def count(self, *, source: str | None = None) -> int:
+        query = select(func.count()).select_from(E).where(E.c.deleted.is_(False))
+        if source is not None:
+            query = query.join(S, S.c.id == E.c.source_id).where(S.c.slug == source)
+        with self.db.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def latest_change(self) -> datetime | None:
+        """When the newest entry was last seen: the web's Last-Modified."""
+        with self.db.read() as conn:
+            return conn.execute(select(func.max(E.c.last_seen))).scalar()
+
+    def all_ids(self, *, after: int = 0, limit: int = 1000) -> list[int]:
+        """Live entry ids in id order, in pages: what ``reindex`` walks."""
+        query = select(E.c.id).where(E.c.id > after, E.c.deleted.is_(False)).order_by(E.c.id).limit(limit)
+        with self.db.read() as conn:
+            return [r.id for r in conn.execute(query)]
+
+
+def _tags(entry_tags: Iterable[str], source_tags: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for tag in [*source_tags, *entry_tags]:
+        norm = " ".join(tag.split()).lower()[:200]
+        if norm:
+            seen.setdefault(norm, None)
+    return list(seen)
+

@@ -1,0 +1,188 @@
+"""The database schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Migrations in ``migrations/versions`` build exactly this; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive storage) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("url", Text),  # the current URL (a 301 updates it)
+    Column("config_url", Text),  # the URL as configured, to notice operator edits
+    Column("config", Text, nullable=False, server_default="{}"),  # JSON of SourceConfig
+    Column("configured", Boolean, nullable=False, server_default="1"),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("status", String(20), nullable=False, server_default="never"),
+    Column("last_fetch", UTCDateTime),
+    Column("last_success", UTCDateTime),
+    Column("last_error", Text),
+    Column("error_count", Integer, nullable=False, server_default="0"),
+    Column("failing_since", UTCDateTime),
+    Column("next_fetch", UTCDateTime),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("resolved_id", Text),  # Mastodon account id / Bluesky DID
+    Column("feed_title", Text),
+    Column("feed_link", Text),
+    Column("lease_owner", String(100)),
+    Column("lease_until", UTCDateTime),
+    Column("items", Integer, nullable=False, server_default="0"),
+    Index(None, "next_fetch"),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("primary_entry_id", Integer),
+    Column("published", UTCDateTime, nullable=False),
+    Column("source_count", Integer, nullable=False, server_default="1"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("guid", String(1000), nullable=False),
+    Column("url", Text),
+    Column("title", Text, nullable=False),
+    Column("author", Text),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("language", String(20)),
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("content", Text, nullable=False, server_default=""),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("tags", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("image", Text),
+    Column("kind", String(20), nullable=False, server_default="article"),
+    Column("native_uri", Text),
+    Column("native_cid", Text),
+    Column("content_hash", String(64), nullable=False, server_default=""),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("is_primary", Boolean, nullable=False, server_default="1"),
+    Column("deleted", Boolean, nullable=False, server_default="0"),
+    UniqueConstraint("source_id", "guid"),
+    Index("ix_entries_river", "is_primary", "published", "id"),
+    Index("ix_entries_source_river", "source_id", "published", "id"),
+    Index("ix_entries_story", "story_id"),
+)
+
+entry_tags = Table(
+    "entry_tags",
+    metadata,
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(200), primary_key=True),
+    Index("ix_entry_tags_tag", "tag", "entry_id"),
+)
+
+#: Written in the entries' transaction; the search index consumes it (see index/).
+index_log = Table(
+    "index_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entry_id", Integer, nullable=False),
+    Column("op", String(10), nullable=False),  # "upsert" or "delete"
+    Column("created", UTCDateTime, nullable=False),
+)
+
+#: One row per (entry, target), written in the entries' transaction; the relay consumes it.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("target", String(20), nullable=False),
+    # pending -> sending -> posted | pending (retry) | failed ; skipped never posts
+    Column("state", String(20), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("next_attempt", UTCDateTime),
+    Column("created", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("remote_id", Text),  # status id / at:// uri of what we posted
+    Column("remote_url", Text),
+    UniqueConstraint("entry_id", "target"),
+    Index("ix_outbox_due", "target", "state", "next_attempt"),
+)
+
+#: Per-host politeness shared by every crawler process (PostgreSQL deployments).
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("next_allowed", UTCDateTime),
+    Column("blocked_until", UTCDateTime),  # Retry-After on 429/503, for the whole host
+)
+
+#: Small key/value facts (relay session, reconciliation marks).
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated", Float),
+)

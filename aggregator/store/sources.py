@@ -1,0 +1,251 @@
+"""Sources: configuration mirror, fetch state, health and leases."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from ..model import SourceConfig, SourceState
+from . import schema
+from .base import Database
+
+S = schema.sources
+
+
+def _state(row: Any) -> SourceState:
+    m = row._mapping
+    return SourceState(
+        slug=m["slug"],
+        url=m["url"],
+        etag=m["etag"],
+        last_modified=m["last_modified"],
+        status=m["status"],
+        last_fetch=m["last_fetch"],
+        last_success=m["last_success"],
+        last_error=m["last_error"],
+        error_count=m["error_count"],
+        next_fetch=m["next_fetch"],
+        disabled=bool(m["disabled"]),
+        failing_since=m["failing_since"],
+        items=m["items"],
+        resolved_id=m["resolved_id"],
+        feed_title=m["feed_title"],
+        feed_link=m["feed_link"],
+    )
+
+
+def config_json(source: SourceConfig) -> str:
+    data = dataclasses.asdict(source)
+    data["tags"] = list(source.tags)
+    return json.dumps(data, sort_keys=True)
+
+
+def config_from_json(text: str) -> SourceConfig:
+    data = json.loads(text)
+    data["tags"] = tuple(data.get("tags") or ())
+    known = {f.name for f in dataclasses.fields(SourceConfig)}
+    return SourceConfig(**{k: v for k, v in data.items() if k in known})
+
+
+class SourceRepo:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def sync(self, configured: Iterable[SourceConfig]) -> None:
+        """Mirror ``sources.yaml`` into the table; removed sources keep their history.
+
+        A source whose configured URL changed starts over from that URL (validators
+        dropped); a URL moved by a 301 is kept while the configuration is unchanged.
+        """
+        configured = list(configured)
+        with self.db.write() as conn:
+            existing = {r.slug: r for r in conn.execute(select(S.c.slug, S.c.config_url, S.c.disabled))}
+            for source in configured:
+                url = source.url
+                values = {
+                    "name": source.name,
+                    "kind": source.kind,
+                    "config": config_json(source),
+                    "configured": True,
+                }
+                row = existing.get(source.slug)
+                if row is None:
+                    conn.execute(S.insert().values(slug=source.slug, url=url, config_url=url, **values))
+                elif row.config_url != url:
+                    conn.execute(
+                        update(S)
+                        .where(S.c.slug == source.slug)
+                        .values(url=url, config_url=url, etag=None, last_modified=None,
+                                disabled=False, next_fetch=None, resolved_id=None, **values)
+                    )
+                else:
+                    conn.execute(update(S).where(S.c.slug == source.slug).values(**values))
+            names = [s.slug for s in configured]
+            conn.execute(update(S).where(S.c.slug.not_in(names)).values(configured=False))
+
+    def configs(self, *, include_unconfigured: bool = False) -> list[SourceConfig]:
+        query = select(S.c.config).order_by(S.c.id)
+        if not include_unconfigured:
+            query = query.where(S.c.configured.is_(True))
+        with self.db.read() as conn:
+            return [config_from_json(r.config) for r in conn.execute(query)]
+
+    def get(self, slug: str) -> SourceState | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(S).where(S.c.slug == slug)).first()
+        return _state(row) if row else None
+
+    def states(self, *, include_unconfigured: bool = False) -> list[SourceState]:
+        query = select(S).order_by(S.c.id)
+        if not include_unconfigured:
+            query = query.where(S.c.configured.is_(True))
+        with self.db.read() as conn:
+            return [_state(r) for r in conn.execute(query)]
+
+    def due(self, now: datetime, *, limit: int | None = None) -> list[str]:
+        """Slugs whose next fetch has come, oldest first (no lease: one process)."""
+        query = (
+            select(S.c.slug)
+            .where(S.c.configured.is_(True), S.c.disabled.is_(False))
+            .where(or_(S.c.next_fetch.is_(None), S.c.next_fetch <= now))
+            .order_by(S.c.next_fetch.is_not(None), S.c.next_fetch, S.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as conn:
+            return [r.slug for r in conn.execute(query)]
+
+    def lease(self, owner: str, now: datetime, *, seconds: float, limit: int, slugs: list[str] | None = None, due_only: bool = True) -> list[str]:
+        """Take up to ``limit`` sources for this worker until the lease expires.
+
+        On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several crawler processes lease
+        disjoint sets without waiting on each other; an expired lease (dead worker) is
+        taken over. SQLite serializes writers, so the same query is safe there too.
+        """
+        until = now + timedelta(seconds=seconds)
+        query = (
+            select(S.c.id, S.c.slug)
+            .where(S.c.configured.is_(True), S.c.disabled.is_(False))
+            .where(or_(S.c.lease_until.is_(None), S.c.lease_until <= now, S.c.lease_owner == owner))
+            .order_by(S.c.next_fetch.is_not(None), S.c.next_fetch, S.c.id)
+            .limit(limit)
+        )
+        if due_only:
+            query = query.where(or_(S.c.next_fetch.is_(None), S.c.next_fetch <= now))
+        if slugs is not None:
+            query = query.where(S.c.slug.in_(slugs))
+        if self.db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=S)
+        with self.db.write() as conn:
+            rows = conn.execute(query).all()
+            if rows:
+                conn.execute(
+                    update(S).where(S.c.id.in_([r.id for r in rows])).values(lease_owner=owner, lease_until=until)
+                )
+        return [r.slug for r in rows]
+
+    def release(self, owner: str, slugs: Iterable[str] | None = None) -> None:
+        query = update(S).where(S.c.lease_owner == owner)
+        if slugs is not None:
+            query = query.where(S.c.slug.in_(list(slugs)))
+        with self.db.write() as conn:
+            conn.execute(query.values(lease_owner=None, lease_until=None))
+
+    def record_success(
+        self,
+        slug: str,
+        *,
+        now: datetime,
+        next_fetch: datetime,
+        not_modified: bool,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        url: str | None = None,
+        feed_title: str | None = None,
+        feed_link: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": "not_modified" if not_modified else "ok",
+            "last_fetch": now,
+            "last_success": now,
+            "last_error": None,
+            "error_count": 0,
+            "failing_since": None,
+            "next_fetch": next_fetch,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if not not_modified:
+            values["etag"] = etag
+            values["last_modified"] = last_modified
+            if feed_title:
+                values["feed_title"] = feed_title
+            if feed_link:
+                values["feed_link"] = feed_link
+        if url:
+            values["url"] = url
+        with self.db.write() as conn:
+            conn.execute(update(S).where(S.c.slug == slug).values(**values))
+
+    def record_failure(
+        self,
+        slug: str,
+        *,
+        now: datetime,
+        error: str,
+        next_fetch: datetime,
+        disable: bool = False,
+    ) -> None:
+        """Count the failure; the status is ``failing`` (or ``disabled`` for 410 Gone).
+
+        The source is never dropped: it keeps being retried with back-off, and
+        ``failing_since`` tells the operator for how long it has been failing.
+        """
+        with self.db.write() as conn:
+            row = conn.execute(select(S.c.failing_since, S.c.error_count).where(S.c.slug == slug)).first()
+            conn.execute(
+                update(S)
+                .where(S.c.slug == slug)
+                .values(
+                    status="disabled" if disable else "failing",
+                    last_fetch=now,
+                    last_error=error[:2000],
+                    error_count=(row.error_count if row else 0) + 1,
+                    failing_since=(row.failing_since if row else None) or now,
+                    next_fetch=next_fetch,
+                    disabled=disable,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    def set_resolved_id(self, slug: str, resolved_id: str | None) -> None:
+        with self.db.write() as conn:
+            conn.execute(update(S).where(S.c.slug == slug).values(resolved_id=resolved_id))
+
+    def id_for(self, slug: str) -> int | None:
+        with self.db.read() as conn:
+            return conn.execute(select(S.c.id).where(S.c.slug == slug)).scalar()
+
+    def counts_by_status(self) -> dict[str, int]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(S.c.status, func.count()).where(S.c.configured.is_(True)).group_by(S.c.status)
+            )
+            return {r[0]: r[1] for r in rows}
+
+    def refresh_item_counts(self, slugs: Iterable[str] | None = None) -> None:
+        E = schema.entries
+        counted = (
+            select(func.count()).select_from(E).where(and_(E.c.source_id == S.c.id, E.c.deleted.is_(False)))
+        ).scalar_subquery()
+        query = update(S).values(items=counted)
+        if slugs is not None:
+            query = query.where(S.c.slug.in_(list(slugs)))
+        with self.db.write() as conn:
+            conn.execute(query)
