@@ -218,7 +218,7 @@ def _relay(ctx: _Ctx, node: yaml.Node) -> RelayConfig:
     if "mastodon" in fields:
         sub = _mapping(ctx, fields["mastodon"][1], "relay.mastodon", MASTODON_KEYS)
         if "api_base_url" not in sub:
-            raise ctx.error(fields["mastodon"][1], "relay.mastodon.api_base_url", "required")
+            raise ctx.error(fields["mastodon"][0], "relay.mastodon.api_base_url", "required")
         visibility = "public"
         if "visibility" in sub:
             visibility = _string(ctx, sub["visibility"][1], "relay.mastodon.visibility")

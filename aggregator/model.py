@@ -59,7 +59,6 @@ class Settings:
     min_interval: float = 300.0  # seconds; DESIGN: 5 min
     max_interval: float = 86400.0  # seconds; DESIGN: 24 h
     bluesky_appview: str = "https://public.api.bsky.app"
-    backlog: float = 86400.0  # seconds; items older than this when first seen are not relayed
 
 
 @dataclass(frozen=True)
@@ -120,6 +119,7 @@ class FetchResult:
     permanent_url: str | None = None  # set when a 301/308 chain moved the source
     max_age: float | None = None  # seconds, from Cache-Control or Expires
     elapsed: float = 0.0
+    link: str | None = None  # the raw Link header (RFC 8288): Mastodon paginates with it
 
     @property
     def not_modified(self) -> bool:

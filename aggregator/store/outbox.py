@@ -1,13 +1,55 @@
-"""The relay outbox: one row per (entry, target), filled in the entries' transaction."""
+"""The relay outbox: one row per (entry, target), filled in the entries' transaction.
+
+States: ``pending`` (due at ``next_attempt``) -> ``sending`` (an attempt is under way; the
+mark is committed BEFORE the network call, so a row found in ``sending`` after a crash means
+"maybe posted: reconcile first") -> ``posted`` | ``pending`` again (retry with back-off) |
+``failed`` (attempts exhausted, error kept); ``skipped`` rows are never posted.
+Every transition is a conditional update on the expected state, so two relay processes
+can never both claim one row.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import and_, func, or_, select, update
+
+from ..model import to_iso
 from . import schema
 from .base import Database
 
 O = schema.outbox
+E = schema.entries
+S = schema.sources
+
+STATES = ("pending", "sending", "posted", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    entry_id: int
+    target: str
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt: datetime | None
+    created: datetime
+    updated: datetime
+    remote_id: str | None
+    remote_url: str | None
+
+
+def _row(r: Any) -> OutboxRow:
+    m = r._mapping
+    return OutboxRow(
+        id=m["id"], entry_id=m["entry_id"], target=m["target"], state=m["state"], attempts=m["attempts"],
+        last_error=m["last_error"], next_attempt=m["next_attempt"], created=m["created"], updated=m["updated"],
+        remote_id=m["remote_id"], remote_url=m["remote_url"],
+    )
 
 
 class OutboxRepo:
@@ -19,3 +61,147 @@ class OutboxRepo:
         with self.db.read() as conn:
             rows = conn.execute(select(O.c.target, O.c.state, func.count()).group_by(O.c.target, O.c.state))
             return {(r[0], r[1]): r[2] for r in rows}
+
+    # -- the relay's side ---------------------------------------------------------------
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        with self.db.read() as conn:
+            r = conn.execute(select(O).where(O.c.id == row_id)).first()
+        return _row(r) if r else None
+
+    def all(self, *, target: str | None = None) -> list[OutboxRow]:
+        query = select(O).order_by(O.c.id)
+        if target is not None:
+            query = query.where(O.c.target == target)
+        with self.db.read() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def due(self, now: datetime, *, targets: Sequence[str], limit: int | None = None) -> list[OutboxRow]:
+        """Pending rows whose time has come, oldest first."""
+        if not targets:
+            return []
+        query = (
+            select(O)
+            .where(O.c.state == "pending", O.c.target.in_(list(targets)))
+            .where(or_(O.c.next_attempt.is_(None), O.c.next_attempt <= now))
+            .order_by(O.c.next_attempt, O.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def in_flight(self, *, targets: Sequence[str]) -> list[OutboxRow]:
+        """Rows left in ``sending``: an attempt whose outcome nobody recorded (a crash)."""
+        if not targets:
+            return []
+        query = select(O).where(O.c.state == "sending", O.c.target.in_(list(targets))).order_by(O.c.id)
+        with self.db.read() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def claim(self, row: OutboxRow, now: datetime) -> OutboxRow | None:
+        """Record an attempt (state ``sending``, attempts + 1) in its own committed transaction.
+
+        Conditional on the row being exactly as read (state and attempts), so a concurrent
+        relay that claimed it first wins and this one gets None.
+        """
+        with self.db.write() as conn:
+            count = conn.execute(
+                update(O)
+                .where(O.c.id == row.id, O.c.state == row.state, O.c.attempts == row.attempts)
+                .values(state="sending", attempts=O.c.attempts + 1, updated=now)
+            ).rowcount
+            if count != 1:
+                return None
+            r = conn.execute(select(O).where(O.c.id == row.id)).one()
+        return _row(r)
+
+    def _finish(self, row_id: int, now: datetime, **values: Any) -> bool:
+        with self.db.write() as conn:
+            count = conn.execute(
+                update(O).where(O.c.id == row_id, O.c.state == "sending").values(updated=now, **values)
+            ).rowcount
+        return count == 1
+
+    def mark_posted(self, row_id: int, now: datetime, *, remote_id: str | None, remote_url: str | None) -> bool:
+        return self._finish(row_id, now, state="posted", remote_id=remote_id, remote_url=remote_url,
+                            last_error=None, next_attempt=None)
+
+    def mark_retry(self, row_id: int, now: datetime, *, error: str, next_attempt: datetime, count_attempt: bool = True) -> bool:
+        """Back to ``pending`` until ``next_attempt``; ``count_attempt=False`` gives the attempt
+        back (a 429 or a paused target: nothing was tried)."""
+        values: dict[str, Any] = {"state": "pending", "last_error": error[:2000], "next_attempt": next_attempt}
+        if not count_attempt:
+            values["attempts"] = O.c.attempts - 1  # a sending row was claimed, so attempts >= 1
+        return self._finish(row_id, now, **values)
+
+    def mark_failed(self, row_id: int, now: datetime, *, error: str) -> bool:
+        return self._finish(row_id, now, state="failed", last_error=error[:2000], next_attempt=None)
+
+    def mark_skipped(self, row: OutboxRow, now: datetime, *, reason: str) -> bool:
+        """Never post this row (deleted entry, relay switched off, nothing to post)."""
+        with self.db.write() as conn:
+            count = conn.execute(
+                update(O)
+                .where(O.c.id == row.id, O.c.state == row.state, O.c.attempts == row.attempts)
+                .values(state="skipped", last_error=reason[:2000], updated=now, next_attempt=None)
+            ).rowcount
+        return count == 1
+
+    def posted_since(self, target: str, since: datetime) -> int:
+        """Posts made on ``target`` since then, for ``max_posts_per_hour`` (survives restarts)."""
+        query = select(func.count()).select_from(O).where(O.c.target == target, O.c.state == "posted", O.c.updated >= since)
+        with self.db.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def retry_failed(self, now: datetime, *, target: str | None = None) -> int:
+        """Give ``failed`` rows a fresh set of attempts (an operator's decision)."""
+        stmt = update(O).where(O.c.state == "failed").values(state="pending", attempts=0, next_attempt=now, updated=now)
+        if target is not None:
+            stmt = stmt.where(O.c.target == target)
+        with self.db.write() as conn:
+            return conn.execute(stmt).rowcount or 0
+
+    # -- status for `sources --json` and the web ----------------------------------------
+
+    def status_by_source(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per source and target: counts by state, the last post and the last error.
+
+        Returns ``{slug: {target: {"pending": n, "sending": n, "posted": n, "failed": n,
+        "skipped": n, "last_posted": iso|None, "last_error": str|None}}}``; sources without
+        outbox rows are absent.
+        """
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        base = select(S.c.slug, O.c.target).select_from(O.join(E, E.c.id == O.c.entry_id).join(S, S.c.id == E.c.source_id))
+        with self.db.read() as conn:
+            counts = conn.execute(
+                base.add_columns(O.c.state, func.count(), func.max(O.c.updated)).group_by(S.c.slug, O.c.target, O.c.state)
+            )
+            for slug, target, state, count, last in counts:
+                entry = out.setdefault(slug, {}).setdefault(
+                    target, {**dict.fromkeys(STATES, 0), "last_posted": None, "last_error": None}
+                )
+                entry[state] = count
+                if state == "posted":
+                    entry["last_posted"] = to_iso(last)
+            errors = conn.execute(
+                base.add_columns(O.c.last_error)
+                .where(O.c.last_error.is_not(None), O.c.state.in_(("pending", "failed")))
+                .order_by(O.c.updated.desc())
+            )
+            for slug, target, error in errors:
+                entry = out[slug][target]
+                if entry["last_error"] is None:
+                    entry["last_error"] = error
+        return out
+
+    def for_entries(self, entry_ids: Sequence[int]) -> dict[int, list[OutboxRow]]:
+        """Outbox rows of these entries (the web's item pages, the relay's reports)."""
+        out: dict[int, list[OutboxRow]] = {}
+        ids = list(entry_ids)
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                for r in conn.execute(select(O).where(and_(O.c.entry_id.in_(ids[start : start + 500]))).order_by(O.c.id)):
+                    row = _row(r)
+                    out.setdefault(row.entry_id, []).append(row)
+        return out

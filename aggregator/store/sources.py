@@ -120,7 +120,17 @@ class SourceRepo:
         with self.db.read() as conn:
             return [r.slug for r in conn.execute(query)]
 
-    def lease(self, owner: str, now: datetime, *, seconds: float, limit: int, slugs: list[str] | None = None, due_only: bool = True) -> list[str]:
+    def lease(
+        self,
+        owner: str,
+        now: datetime,
+        *,
+        seconds: float,
+        limit: int,
+        slugs: list[str] | None = None,
+        due_only: bool = True,
+        include_disabled: bool = False,
+    ) -> list[str]:
         """Take up to ``limit`` sources for this worker until the lease expires.
 
         On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several crawler processes lease
@@ -130,13 +140,15 @@ class SourceRepo:
         until = now + timedelta(seconds=seconds)
         query = (
             select(S.c.id, S.c.slug)
-            .where(S.c.configured.is_(True), S.c.disabled.is_(False))
+            .where(S.c.configured.is_(True))
             .where(or_(S.c.lease_until.is_(None), S.c.lease_until <= now, S.c.lease_owner == owner))
             .order_by(S.c.next_fetch.is_not(None), S.c.next_fetch, S.c.id)
             .limit(limit)
         )
         if due_only:
             query = query.where(or_(S.c.next_fetch.is_(None), S.c.next_fetch <= now))
+        if not include_disabled:
+            query = query.where(S.c.disabled.is_(False))
         if slugs is not None:
             query = query.where(S.c.slug.in_(slugs))
         if self.db.dialect == "postgresql":
@@ -168,8 +180,11 @@ class SourceRepo:
         url: str | None = None,
         feed_title: str | None = None,
         feed_link: str | None = None,
+        resolved_id: str | None = None,
     ) -> None:
+        """A fetch that worked: clear the error state, keep validators, reschedule."""
         values: dict[str, Any] = {
+            "disabled": False,
             "status": "not_modified" if not_modified else "ok",
             "last_fetch": now,
             "last_success": now,
@@ -189,6 +204,8 @@ class SourceRepo:
                 values["feed_link"] = feed_link
         if url:
             values["url"] = url
+        if resolved_id:
+            values["resolved_id"] = resolved_id
         with self.db.write() as conn:
             conn.execute(update(S).where(S.c.slug == slug).values(**values))
 

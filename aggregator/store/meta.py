@@ -1,0 +1,31 @@
+"""Small key/value facts that must survive restarts (the relay's Bluesky session)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from . import schema
+from .base import Database
+
+M = schema.meta
+
+
+class MetaRepo:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def get(self, key: str) -> str | None:
+        with self.db.read() as conn:
+            return conn.execute(select(M.c.value).where(M.c.key == key)).scalar()
+
+    def set(self, key: str, value: str) -> None:
+        """Insert or replace, committed at once (a session token must not wait for a batch)."""
+        now = self.db.clock().timestamp()
+        stmt = self.db.insert(M).values(key=key, value=value, updated=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated": now})
+        with self.db.write() as conn:
+            conn.execute(stmt)
+
+    def delete(self, key: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(delete(M).where(M.c.key == key))

@@ -1,0 +1,278 @@
+"""The crawl loop: lease due sources, read, decide, store, reschedule.
+
+The only module that composes fetch, parse and store. Store calls are synchronous
+SQLAlchemy; they run in threads so the event loop keeps fetching meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from ..errors import AggregatorError, FetchError
+from ..model import Clock, Config, SourceConfig, SourceState, utcnow
+from ..store import Store
+from .decide import decide
+from .readers import ReadResult, SourceReader
+from .schedule import failure_interval, jittered, success_interval
+
+log = logging.getLogger("aggregator.crawl")
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class SourceOutcome:
+    slug: str
+    status: str  # "ok", "not_modified" or "failed"
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+
+
+@dataclass
+class CrawlReport:
+    """The ``crawl --json`` line."""
+
+    outcomes: list[SourceOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, float | int]:
+        count = lambda status: sum(1 for o in self.outcomes if o.status == status)  # noqa: E731
+        return {
+            "sources": len(self.outcomes),
+            "ok": count("ok"),
+            "not_modified": count("not_modified"),
+            "failed": count("failed"),
+            "new_items": sum(o.new for o in self.outcomes),
+            "updated_items": sum(o.updated for o in self.outcomes),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def worker_name() -> str:
+    """Identifies this process in source leases (several crawlers share PostgreSQL)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Crawler:
+    """Crawls the configured sources into the store.
+
+    Args:
+        reader: reads one source of any kind (fetch + parse).
+        lease_seconds: how long a leased source stays ours; a dead worker's sources come
+            back after that.
+        concurrency: sources in flight at once (the HTTP client bounds hosts further).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        reader: SourceReader,
+        *,
+        clock: Clock = utcnow,
+        rng: random.Random | None = None,
+        owner: str | None = None,
+        lease_seconds: float = 600.0,
+        concurrency: int = 32,
+    ):
+        self.store = store
+        self.config = config
+        self.reader = reader
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.owner = owner or worker_name()
+        self.lease_seconds = lease_seconds
+        self.concurrency = concurrency
+        self.sources = {s.slug: s for s in config.sources}
+        self.targets = config.relay.targets()
+
+    async def crawl(
+        self,
+        *,
+        slugs: Iterable[str] | None = None,
+        every: bool = False,
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> CrawlReport:
+        """One pass over due sources (``every``: all of them; ``slugs``: just those).
+
+        Sources are leased in batches, so several crawler processes on PostgreSQL share
+        the work without fetching a source twice.
+        """
+        started = time.monotonic()
+        report = CrawlReport()
+        wanted = list(slugs) if slugs is not None else None
+        explicit = wanted is not None or every
+        total = len(wanted) if wanted is not None else (len(self.sources) if every else None)
+        done = 0
+        seen: set[str] = set()
+        batch = max(self.concurrency * 2, 16)
+        while stop is None or not stop.is_set():
+            now = self.clock()
+            remaining = None if wanted is None else [s for s in wanted if s not in seen]
+            if remaining == []:
+                break
+            leased = await asyncio.to_thread(
+                self.store.sources.lease, self.owner, now, seconds=self.lease_seconds, limit=batch,
+                slugs=remaining if remaining is not None else None, due_only=not explicit,
+                include_disabled=explicit,
+            )
+            leased = [s for s in leased if s not in seen and s in self.sources]
+            if not leased:
+                break
+            seen.update(leased)
+            if total is None:
+                total_now = len(seen)
+            else:
+                total_now = total
+            semaphore = asyncio.Semaphore(self.concurrency)
+
+            async def one(slug: str) -> SourceOutcome:
+                nonlocal done
+                async with semaphore:
+                    outcome = await self.crawl_source(self.sources[slug])
+                done += 1
+                if progress is not None:
+                    progress(done, max(total_now, done), slug)
+                return outcome
+
+            try:
+                report.outcomes.extend(await asyncio.gather(*(one(s) for s in leased)))
+            finally:
+                # a cancelled or crashed pass gives its remaining leases back at once
+                await asyncio.to_thread(self.store.sources.release, self.owner)
+        report.seconds = time.monotonic() - started
+        log.info("crawl.pass", extra={"fields": report.as_json()})
+        return report
+
+    async def crawl_source(self, source: SourceConfig) -> SourceOutcome:
+        """Read, decide, store and reschedule one source; known failures are recorded."""
+        state = await asyncio.to_thread(self.store.sources.get, source.slug)
+        if state is None:
+            raise AggregatorError(f"source {source.slug} is not in the store; run db upgrade and sync first")
+        started = time.monotonic()
+        try:
+            read = await self.reader.read(source, state)
+        except AggregatorError as exc:
+            return await self._failed(source, state, exc)
+        now = self.clock()
+        try:
+            outcome = await asyncio.to_thread(self._store_read, source, state, read, now)
+        except AggregatorError as exc:
+            return await self._failed(source, state, exc)
+        log.info(
+            "crawl.source",
+            extra={"fields": {"source": source.slug, "status": outcome.status, "new": outcome.new,
+                              "updated": outcome.updated, "seconds": round(time.monotonic() - started, 3)}},
+        )
+        return outcome
+
+    def _store_read(self, source: SourceConfig, state: SourceState, read: ReadResult, now: datetime) -> SourceOutcome:
+        settings = self.config.settings
+        previous = None
+        if state.next_fetch and state.last_fetch and state.status in ("ok", "not_modified"):
+            previous = (state.next_fetch - state.last_fetch).total_seconds()
+        fetch = read.fetch
+        if read.parsed is None:
+            interval = success_interval(
+                (), now=now, min_interval=settings.min_interval, max_interval=settings.max_interval,
+                max_age=fetch.max_age if fetch else None, previous=previous,
+            )
+            self.store.sources.record_success(
+                source.slug, now=now, next_fetch=jittered(now, interval, self.rng), not_modified=True, url=read.url,
+            )
+            return SourceOutcome(source.slug, "not_modified")
+        parsed = read.parsed
+        entries = parsed.entries
+        if source.language:
+            entries = tuple(e if e.language else replace(e, language=source.language) for e in entries)
+        existing = self.store.entries.existing(source.slug, [e.guid for e in entries])
+        decision = decide(
+            source.slug, entries, existing, now=now, relay=source.relay,
+            backlog=timedelta(seconds=self.config.relay.backlog),
+        )
+        saved = self.store.entries.save(
+            source.slug, decision.new, decision.updated, now=now, targets=self.targets, source_tags=source.tags,
+        )
+        published = [c.published for c in decision.new] + [
+            e.published for e in entries if e.published is not None
+        ]
+        interval = success_interval(
+            published, now=now, min_interval=settings.min_interval, max_interval=settings.max_interval,
+            max_age=fetch.max_age if fetch else None, ttl=parsed.feed.ttl, previous=previous,
+        )
+        self.store.sources.record_success(
+            source.slug,
+            now=now,
+            next_fetch=jittered(now, interval, self.rng),
+            not_modified=False,
+            etag=fetch.etag if fetch else None,
+            last_modified=fetch.last_modified if fetch else None,
+            url=read.url,
+            feed_title=parsed.feed.title,
+            feed_link=parsed.feed.link,
+            resolved_id=read.resolved_id,
+        )
+        return SourceOutcome(source.slug, "ok", saved.new, saved.updated)
+
+    async def _failed(self, source: SourceConfig, state: SourceState, exc: AggregatorError) -> SourceOutcome:
+        now = self.clock()
+        settings = self.config.settings
+        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+        permanent = isinstance(exc, FetchError) and exc.permanent
+        interval = failure_interval(
+            state.error_count + 1, min_interval=settings.min_interval, max_interval=settings.max_interval,
+            retry_after=retry_after,
+        )
+        message = str(exc)
+        if permanent:
+            message = f"{message} — the source is disabled; fix its URL in sources.yaml or crawl it with --source"
+        await asyncio.to_thread(
+            self.store.sources.record_failure, source.slug, now=now, error=message,
+            next_fetch=jittered(now, interval, self.rng), disable=permanent,
+        )
+        log.warning(
+            "crawl.failed",
+            extra={"fields": {"source": source.slug, "error": message, "errors": state.error_count + 1,
+                              "retry_in": round(interval)}},
+        )
+        return SourceOutcome(source.slug, "failed", error=message)
+
+    def next_due(self) -> datetime | None:
+        """When the earliest source is due again (the worker sleeps until then)."""
+        due = [s.next_fetch for s in self.store.sources.states() if not s.disabled and s.slug in self.sources]
+        if any(d is None for d in due):
+            return self.clock()
+        return min((d for d in due if d is not None), default=None)
+
+    async def run_forever(self, stop: asyncio.Event, *, idle: float = 60.0, on_pass: Callable[[], None] | None = None) -> None:
+        """Crawl due sources until ``stop`` is set; a bug in one pass is logged, not fatal."""
+        while not stop.is_set():
+            try:
+                await self.crawl(stop=stop)
+                if on_pass is not None:
+                    await asyncio.to_thread(on_pass)
+                nxt = await asyncio.to_thread(self.next_due)
+            except AggregatorError as exc:  # e.g. the database restarting
+                log.error("crawl.pass_failed", extra={"fields": {"error": str(exc)}})
+                nxt = None
+            except Exception:
+                log.exception("crawl.bug")
+                nxt = None
+            wait = idle
+            if nxt is not None:
+                wait = max(1.0, min(idle, (nxt - self.clock()).total_seconds()))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+

@@ -1,0 +1,149 @@
+"""Retrieve and parse one source, whatever its kind: feed, site, Mastodon or Bluesky.
+
+Every reader returns a ``ReadResult``; decide and store come after, in ``crawler``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from ..errors import FetchError, ParseError
+from ..fetch.bluesky import BlueskyReader
+from ..fetch.http import HttpClient
+from ..fetch.mastodon import MastodonReader, mastodon_api_base, mastodon_rss_url
+from ..model import FetchResult, ParsedFeed, Settings, SourceConfig, SourceState
+from ..parse.bluesky import parse_bluesky_feed
+from ..parse.discovery import discover_feeds, looks_like_html
+from ..parse.feed import parse_feed
+from ..parse.mastodon import parse_mastodon_statuses
+
+#: Mastodon API answers that mean "use the public RSS feed instead" (instances that
+#: require authentication for the API, or have it disabled), as opposed to the host
+#: asking us to slow down, which must be honoured, not routed around.
+MASTODON_FALLBACK_STATUSES = {None, 401, 403, 404, 410, 500, 501, 502, 504}
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What one source yielded this time."""
+
+    parsed: ParsedFeed | None  # None when not modified
+    fetch: FetchResult | None = None  # the HTTP facts of the document whose validators we keep
+    resolved_id: str | None = None  # discovered feed URL (site), account id (Mastodon), DID (Bluesky)
+    url: str | None = None  # the source's new URL after a permanent redirect
+
+    @property
+    def not_modified(self) -> bool:
+        return self.parsed is None
+
+
+class FeedParser:
+    """Runs ``parse_feed`` in a process pool so both cores parse (parsing is the bottleneck)."""
+
+    def __init__(self, pool: Executor | None = None):
+        self.pool = pool
+
+    async def __call__(self, body: bytes, *, url: str, content_type: str | None, charset: str | None) -> ParsedFeed:
+        call: Callable[[], ParsedFeed] = partial(parse_feed, body, url=url, content_type=content_type, charset=charset)
+        if self.pool is None:
+            return call()
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+
+
+class SourceReader:
+    """Reads sources of every kind with one HTTP client and one parser pool."""
+
+    def __init__(self, http: HttpClient, parser: FeedParser, settings: Settings):
+        self.http = http
+        self.parser = parser
+        self.settings = settings
+        self.mastodon = MastodonReader(http)
+        self.bluesky = BlueskyReader(http, settings.bluesky_appview)
+
+    async def read(self, source: SourceConfig, state: SourceState) -> ReadResult:
+        """Raises FetchError or ParseError; the crawler records them."""
+        if source.kind == "feed":
+            parsed, result = await self._feed(state.url or source.url or "", state)
+            return ReadResult(parsed, result, None, result.permanent_url)
+        if source.kind == "site":
+            return await self._site(source, state)
+        if source.kind == "mastodon":
+            return await self._mastodon(source, state)
+        if source.kind == "bluesky":
+            return await self._bluesky(source, state)
+        raise ParseError(f"unknown source kind {source.kind!r}")
+
+    async def _parse(self, result: FetchResult) -> ParsedFeed:
+        return await self.parser(result.body, url=result.url, content_type=result.content_type, charset=result.charset)
+
+    async def _feed(self, url: str, state: SourceState) -> tuple[ParsedFeed | None, FetchResult]:
+        """Conditional GET of a feed URL, parsed unless not modified."""
+        result = await self.http.get(url, etag=state.etag, last_modified=state.last_modified)
+        if result.not_modified:
+            return None, result
+        return await self._parse(result), result
+
+    async def _site(self, source: SourceConfig, state: SourceState) -> ReadResult:
+        """An HTML page whose feed we discover once, then fetch like a feed.
+
+        The discovered feed URL is kept as ``resolved_id``; a 301 on it moves it.
+        """
+        if state.resolved_id:
+            try:
+                parsed, result = await self._feed(state.resolved_id, state)
+                return ReadResult(parsed, result, result.permanent_url or state.resolved_id)
+            except (ParseError, FetchError) as exc:
+                if isinstance(exc, FetchError) and exc.status not in (404, 410):
+                    raise
+                # the discovered feed is gone: discover again below
+        page_url = state.url or source.url or ""
+        page = await self.http.get(page_url, accept="text/html, application/xhtml+xml, */*;q=0.5")
+        if not looks_like_html(page.body):
+            parsed = await self._parse(page)  # the "site" URL is a feed after all
+            return ReadResult(parsed, page, page.url, page.permanent_url)
+        candidates = discover_feeds(page.body, url=page.url, charset=page.charset)
+        if not candidates:
+            raise ParseError("no feed found on the page (no <link rel=\"alternate\"> to RSS, Atom or JSON Feed)", url=page_url)
+        errors: list[str] = []
+        for candidate in candidates[:4]:
+            try:
+                result = await self.http.get(candidate)
+                parsed = await self._parse(result)
+            except (FetchError, ParseError) as exc:
+                errors.append(f"{candidate}: {exc}")
+                continue
+            return ReadResult(parsed, result, result.permanent_url or candidate, page.permanent_url)
+        raise ParseError("feeds found on the page could not be read: " + "; ".join(errors), url=page_url)
+
+    async def _mastodon(self, source: SourceConfig, state: SourceState) -> ReadResult:
+        """The public API first; the account's RSS feed when the API is closed."""
+        assert source.account is not None
+        api_base = mastodon_api_base(source.account, source.url)
+        try:
+            account_id = state.resolved_id
+            profile_url: str | None = source.url
+            if not account_id:
+                account: dict[str, Any] = await self.mastodon.lookup(source.account, url=source.url)
+                account_id = str(account["id"])
+                profile_url = account.get("url") or profile_url
+            statuses = await self.mastodon.statuses(account_id, api_base=api_base, limit=40)
+        except FetchError as exc:
+            if exc.status not in MASTODON_FALLBACK_STATUSES or exc.retry_after is not None:
+                raise
+            parsed, result = await self._feed(mastodon_rss_url(source.account, source.url), state)
+            return ReadResult(parsed, result)
+        except (KeyError, TypeError) as exc:
+            raise ParseError(f"unexpected Mastodon account answer: {exc}", url=api_base) from exc
+        parsed = parse_mastodon_statuses(statuses, account=source.account, profile_url=profile_url)
+        return ReadResult(parsed, None, account_id)
+
+    async def _bluesky(self, source: SourceConfig, state: SourceState) -> ReadResult:
+        assert source.handle is not None
+        did = state.resolved_id or await self.bluesky.resolve_handle(source.handle)
+        data = await self.bluesky.author_feed(did)
+        return ReadResult(parse_bluesky_feed(data, did=did, handle=source.handle), None, did)
