@@ -18,6 +18,8 @@ import pytest
 
 from aggregator.store import Store
 
+pytest_plugins = ["tests.peers.bluesky", "tests.peers.mastodon_replay"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"

@@ -49,9 +49,11 @@ _LINES = re.compile(r"\s*\n\s*")
 
 
 def _resolve(base_url: str | None, value: str) -> str:
-    raw = html.unescape(value).strip()
+    raw = html.unescape(value).strip() if "&" in value else value.strip()
     if not base_url or not raw or raw.startswith("#"):
         return value
+    if raw[:8].lower().startswith(("https://", "http://")):
+        return value  # already absolute; urljoin would only cost time (a third of the parse step)
     try:
         resolved = urljoin(base_url, raw)
     except ValueError:
@@ -114,6 +116,8 @@ def plain_title(value: str | None) -> str:
     """Titles are text: drop any markup, unescape entities, fold white space."""
     if not value:
         return ""
+    if "<" not in value and "&" not in value:
+        return " ".join(value.split())  # nothing to strip or unescape: skip the HTML pass
     return " ".join(html_to_text(value).split())
 
 
