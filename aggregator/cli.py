@@ -86,7 +86,10 @@ async def crawler_for(rt: Runtime, config: Config, store: Store, *, workers: int
     host_blocks = store.hosts if store.dialect == "postgresql" else None
     try:
         async with HttpClient(
-            user_agent=config.settings.user_agent, allow_private=rt.allow_private, host_blocks=host_blocks
+            user_agent=config.settings.user_agent,
+            allow_private=rt.allow_private,
+            host_blocks=host_blocks,
+            per_host_delay=config.settings.per_host_delay,
         ) as http:
             reader = SourceReader(http, FeedParser(pool), config.settings)
             yield Crawler(store, config, reader)

@@ -32,7 +32,7 @@ SOURCE_KEYS = {
     "name", "slug", "kind", "url", "account", "handle", "language", "tags", "relay",
     "description", "website", "mastodon", "bluesky", "template",
 }
-SETTINGS_KEYS = {"user_agent", "min_interval", "max_interval", "bluesky_appview"}
+SETTINGS_KEYS = {"user_agent", "min_interval", "max_interval", "bluesky_appview", "per_host_delay"}
 RELAY_KEYS = {"mastodon", "bluesky", "template", "hashtags", "max_posts_per_hour", "backlog", "max_attempts"}
 MASTODON_KEYS = {"api_base_url", "visibility"}
 BLUESKY_KEYS = {"service", "appview"}
@@ -204,6 +204,8 @@ def _settings(ctx: _Ctx, node: yaml.Node) -> Settings:
     for key in ("min_interval", "max_interval"):
         if key in fields:
             values[key] = _duration(ctx, fields[key][1], f"settings.{key}")
+    if "per_host_delay" in fields:
+        values["per_host_delay"] = _number(ctx, fields["per_host_delay"][1], "settings.per_host_delay", minimum=0)
     if "bluesky_appview" in fields:
         values["bluesky_appview"] = _url(ctx, fields["bluesky_appview"][1], "settings.bluesky_appview").rstrip("/")
     settings = Settings(**{**default.__dict__, **values})

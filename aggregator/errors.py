@@ -71,6 +71,10 @@ class SearchQueryError(AggregatorError):
     """A search query could not be understood; the message is meant for readers."""
 
 
+class SearchIndexError(AggregatorError):
+    """The search index could not be opened or written (locked by another process, damaged)."""
+
+
 class RelayError(AggregatorError):
     """A relay target refused or failed a post."""
 

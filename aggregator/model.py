@@ -59,6 +59,7 @@ class Settings:
     min_interval: float = 300.0  # seconds; DESIGN: 5 min
     max_interval: float = 86400.0  # seconds; DESIGN: 24 h
     bluesky_appview: str = "https://public.api.bsky.app"
+    per_host_delay: float = 1.0  # seconds between request starts to one host (DESIGN: about 1 s)
 
 
 @dataclass(frozen=True)

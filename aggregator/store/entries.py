@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from ..model import EntryChange, ExistingEntry, StoredEntry
 from . import schema
@@ -76,30 +76,32 @@ class EntryRepo:
         """Apply decide's verdict for one source in one transaction.
 
         Args:
-            targets: relay targets that get an outbox row for each new, relayed entry.
+            targets: relay targets that get an outbox row for each new, relayed entry that
+                is the first of its story (a republished article is relayed once).
             source_tags: the source's own tags, added to every entry's tag list.
 
-        A concurrent crawler that stored the same GUID first wins: the insert becomes a
-        no-op (unique constraint) and the entry is not counted as new here.
+        Statements are batched per feed (executemany), not issued per entry: a first
+        crawl stores thousands of entries. A concurrent crawler that stored the same GUID
+        first wins: the insert is a no-op (unique constraint) and not counted as new here.
         """
-        new_ids: list[int] = []
         updated_count = 0
         with self.db.write() as conn:
             source_id = conn.execute(select(S.c.id).where(S.c.slug == source)).scalar_one()
-            for change in new:
-                entry_id = self._insert(conn, source_id, change, now, source_tags)
-                if entry_id is None:
-                    continue
-                new_ids.append(entry_id)
-                is_primary = self._join_story(conn, entry_id, change)
-                conn.execute(schema.index_log.insert().values(entry_id=entry_id, op="upsert", created=now))
-                if change.relay and is_primary:
-                    for target in targets:
-                        conn.execute(
-                            self.db.insert(schema.outbox)
-                            .values(entry_id=entry_id, target=target, state="pending", created=now, updated=now, next_attempt=now)
-                            .on_conflict_do_nothing()
-                        )
+            inserted = self._insert_new(conn, source_id, new, now, source_tags)
+            if inserted:
+                primary = self._join_stories(conn, inserted)
+                conn.execute(schema.index_log.insert(), [
+                    {"entry_id": entry_id, "op": "upsert", "created": now} for entry_id, _ in inserted
+                ])
+                outbox_rows = [
+                    {"entry_id": entry_id, "target": target, "state": "pending", "created": now,
+                     "updated": now, "next_attempt": now}
+                    for entry_id, change in inserted if change.relay and entry_id in primary
+                    for target in targets
+                ]
+                if outbox_rows:
+                    conn.execute(self.db.insert(schema.outbox).on_conflict_do_nothing(), outbox_rows)
+                conn.execute(update(S).where(S.c.id == source_id).values(items=S.c["items"] + len(inserted)))
             for change in updated:
                 assert change.existing_id is not None
                 e = change.entry
@@ -114,53 +116,81 @@ class EntryRepo:
                         native_uri=e.native_uri, native_cid=e.native_cid, content_hash=e.content_hash,
                     )
                 )
-                self._write_tags(conn, change.existing_id, _tags(e.tags, source_tags), replace=True)
+                conn.execute(delete(T).where(T.c.entry_id == change.existing_id))
+                self._write_tags(conn, [(change.existing_id, _tags(e.tags, source_tags))])
                 conn.execute(schema.index_log.insert().values(entry_id=change.existing_id, op="upsert", created=now))
                 updated_count += 1
-            if new_ids:
-                conn.execute(update(S).where(S.c.id == source_id).values(items=S.c["items"] + len(new_ids)))
-        return SaveResult(new=len(new_ids), updated=updated_count, new_ids=tuple(new_ids))
+        new_ids = tuple(entry_id for entry_id, _ in inserted)
+        return SaveResult(new=len(new_ids), updated=updated_count, new_ids=new_ids)
 
-    def _insert(self, conn: Connection, source_id: int, change: EntryChange, now: datetime, source_tags: Sequence[str]) -> int | None:
-        e = change.entry
-        tags = _tags(e.tags, source_tags)
+    def _insert_new(
+        self, conn: Connection, source_id: int, new: Sequence[EntryChange], now: datetime, source_tags: Sequence[str]
+    ) -> list[tuple[int, EntryChange]]:
+        """Insert the new entries in one statement; returns (id, change) of those really inserted."""
+        if not new:
+            return []
+        rows = []
+        for change in new:
+            e = change.entry
+            rows.append({
+                "source_id": source_id, "guid": e.guid, "url": e.url, "title": e.title, "author": e.author,
+                "published": change.published, "updated": e.updated, "first_seen": now, "last_seen": now,
+                "language": e.language, "summary": e.summary, "content": e.content, "text": e.text,
+                "tags": json.dumps(_tags(e.tags, source_tags)), "image": e.image, "kind": e.kind,
+                "native_uri": e.native_uri, "native_cid": e.native_cid, "content_hash": e.content_hash,
+                "is_primary": True,
+            })
         stmt = (
             self.db.insert(E)
-            .values(
-                source_id=source_id, guid=e.guid, url=e.url, title=e.title, author=e.author,
-                published=change.published, updated=e.updated, first_seen=now, last_seen=now,
-                language=e.language, summary=e.summary, content=e.content, text=e.text,
-                tags=json.dumps(tags), image=e.image, kind=e.kind, native_uri=e.native_uri,
-                native_cid=e.native_cid, content_hash=e.content_hash, is_primary=True,
-            )
             .on_conflict_do_nothing(index_elements=["source_id", "guid"])
-            .returning(E.c.id)
+            .returning(E.c.id, E.c.guid)
         )
-        entry_id = conn.execute(stmt).scalar()
-        if entry_id is not None:
-            self._write_tags(conn, entry_id, tags, replace=False)
-        return entry_id
+        by_guid = {change.entry.guid: change for change in new}
+        inserted = [(row.id, by_guid[row.guid]) for row in conn.execute(stmt, rows)]
+        self._write_tags(conn, [(entry_id, _tags(c.entry.tags, source_tags)) for entry_id, c in inserted])
+        return inserted
 
-    def _write_tags(self, conn: Connection, entry_id: int, tags: Sequence[str], *, replace: bool) -> None:
-        if replace:
-            conn.execute(delete(T).where(T.c.entry_id == entry_id))
-        if tags:
-            conn.execute(
-                self.db.insert(T).values([{"entry_id": entry_id, "tag": t} for t in tags]).on_conflict_do_nothing()
-            )
+    def _write_tags(self, conn: Connection, tagged: Sequence[tuple[int, Sequence[str]]]) -> None:
+        rows = [{"entry_id": entry_id, "tag": tag} for entry_id, tags in tagged for tag in tags]
+        if rows:
+            conn.execute(self.db.insert(T).on_conflict_do_nothing(), rows)
 
-    def _join_story(self, conn: Connection, entry_id: int, change: EntryChange) -> bool:
-        """Attach the entry to its story; returns True when it is the story's first entry."""
+    def _join_stories(self, conn: Connection, inserted: Sequence[tuple[int, EntryChange]]) -> set[int]:
+        """Attach new entries to their stories; returns the ids that are their story's first entry."""
+        first_of_key: dict[str, tuple[int, EntryChange]] = {}
+        for entry_id, change in inserted:
+            first_of_key.setdefault(change.story_key, (entry_id, change))
         conn.execute(
-            self.db.insert(ST)
-            .values(key=change.story_key, primary_entry_id=entry_id, published=change.published, source_count=0)
-            .on_conflict_do_nothing(index_elements=["key"])
+            self.db.insert(ST).on_conflict_do_nothing(index_elements=["key"]),
+            [{"key": key, "primary_entry_id": entry_id, "published": change.published, "source_count": 0}
+             for key, (entry_id, change) in first_of_key.items()],
         )
-        story = conn.execute(select(ST.c.id, ST.c.primary_entry_id).where(ST.c.key == change.story_key)).one()
-        conn.execute(update(ST).where(ST.c.id == story.id).values(source_count=ST.c.source_count + 1))
-        is_primary = story.primary_entry_id == entry_id
-        conn.execute(update(E).where(E.c.id == entry_id).values(story_id=story.id, is_primary=is_primary))
-        return is_primary
+        stories: dict[str, tuple[int, int | None]] = {}
+        keys = list(first_of_key)
+        for start in range(0, len(keys), 500):
+            for row in conn.execute(
+                select(ST.c.id, ST.c.key, ST.c.primary_entry_id).where(ST.c.key.in_(keys[start : start + 500]))
+            ):
+                stories[row.key] = (row.id, row.primary_entry_id)
+        added: dict[int, int] = {}
+        links = []
+        primary: set[int] = set()
+        for entry_id, change in inserted:
+            story_id, primary_id = stories[change.story_key]
+            added[story_id] = added.get(story_id, 0) + 1
+            is_primary = primary_id == entry_id
+            if is_primary:
+                primary.add(entry_id)
+            links.append({"eid": entry_id, "sid": story_id, "prim": is_primary})
+        conn.execute(
+            update(E).where(E.c.id == bindparam("eid")).values(story_id=bindparam("sid"), is_primary=bindparam("prim")),
+            links,
+        )
+        conn.execute(
+            update(ST).where(ST.c.id == bindparam("sid")).values(source_count=ST.c.source_count + bindparam("n")),
+            [{"sid": story_id, "n": n} for story_id, n in added.items()],
+        )
+        return primary
 
     def mark_deleted(self, entry_ids: Iterable[int], *, now: datetime) -> int:
         """The operator's delete: hidden everywhere, and a later crawl never brings it back."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select
 
 from . import schema
@@ -21,7 +23,7 @@ class MetaRepo:
     def set(self, key: str, value: str) -> None:
         """Insert or replace, committed at once (a session token must not wait for a batch)."""
         now = self.db.clock().timestamp()
-        stmt = self.db.insert(M).values(key=key, value=value, updated=now)
+        stmt: Any = self.db.insert(M).values(key=key, value=value, updated=now)
         stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated": now})
         with self.db.write() as conn:
             conn.execute(stmt)

@@ -21,7 +21,7 @@ from ..model import to_iso
 from . import schema
 from .base import Database
 
-O = schema.outbox
+OB = schema.outbox
 E = schema.entries
 S = schema.sources
 
@@ -59,20 +59,20 @@ class OutboxRepo:
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows by (target, state), for ``/metrics`` and health pages."""
         with self.db.read() as conn:
-            rows = conn.execute(select(O.c.target, O.c.state, func.count()).group_by(O.c.target, O.c.state))
+            rows = conn.execute(select(OB.c.target, OB.c.state, func.count()).group_by(OB.c.target, OB.c.state))
             return {(r[0], r[1]): r[2] for r in rows}
 
     # -- the relay's side ---------------------------------------------------------------
 
     def get(self, row_id: int) -> OutboxRow | None:
         with self.db.read() as conn:
-            r = conn.execute(select(O).where(O.c.id == row_id)).first()
+            r = conn.execute(select(OB).where(OB.c.id == row_id)).first()
         return _row(r) if r else None
 
     def all(self, *, target: str | None = None) -> list[OutboxRow]:
-        query = select(O).order_by(O.c.id)
+        query = select(OB).order_by(OB.c.id)
         if target is not None:
-            query = query.where(O.c.target == target)
+            query = query.where(OB.c.target == target)
         with self.db.read() as conn:
             return [_row(r) for r in conn.execute(query)]
 
@@ -81,10 +81,10 @@ class OutboxRepo:
         if not targets:
             return []
         query = (
-            select(O)
-            .where(O.c.state == "pending", O.c.target.in_(list(targets)))
-            .where(or_(O.c.next_attempt.is_(None), O.c.next_attempt <= now))
-            .order_by(O.c.next_attempt, O.c.id)
+            select(OB)
+            .where(OB.c.state == "pending", OB.c.target.in_(list(targets)))
+            .where(or_(OB.c.next_attempt.is_(None), OB.c.next_attempt <= now))
+            .order_by(OB.c.next_attempt, OB.c.id)
         )
         if limit is not None:
             query = query.limit(limit)
@@ -95,7 +95,7 @@ class OutboxRepo:
         """Rows left in ``sending``: an attempt whose outcome nobody recorded (a crash)."""
         if not targets:
             return []
-        query = select(O).where(O.c.state == "sending", O.c.target.in_(list(targets))).order_by(O.c.id)
+        query = select(OB).where(OB.c.state == "sending", OB.c.target.in_(list(targets))).order_by(OB.c.id)
         with self.db.read() as conn:
             return [_row(r) for r in conn.execute(query)]
 
@@ -107,19 +107,19 @@ class OutboxRepo:
         """
         with self.db.write() as conn:
             count = conn.execute(
-                update(O)
-                .where(O.c.id == row.id, O.c.state == row.state, O.c.attempts == row.attempts)
-                .values(state="sending", attempts=O.c.attempts + 1, updated=now)
+                update(OB)
+                .where(OB.c.id == row.id, OB.c.state == row.state, OB.c.attempts == row.attempts)
+                .values(state="sending", attempts=OB.c.attempts + 1, updated=now)
             ).rowcount
             if count != 1:
                 return None
-            r = conn.execute(select(O).where(O.c.id == row.id)).one()
+            r = conn.execute(select(OB).where(OB.c.id == row.id)).one()
         return _row(r)
 
     def _finish(self, row_id: int, now: datetime, **values: Any) -> bool:
         with self.db.write() as conn:
             count = conn.execute(
-                update(O).where(O.c.id == row_id, O.c.state == "sending").values(updated=now, **values)
+                update(OB).where(OB.c.id == row_id, OB.c.state == "sending").values(updated=now, **values)
             ).rowcount
         return count == 1
 
@@ -132,7 +132,7 @@ class OutboxRepo:
         back (a 429 or a paused target: nothing was tried)."""
         values: dict[str, Any] = {"state": "pending", "last_error": error[:2000], "next_attempt": next_attempt}
         if not count_attempt:
-            values["attempts"] = O.c.attempts - 1  # a sending row was claimed, so attempts >= 1
+            values["attempts"] = OB.c.attempts - 1  # a sending row was claimed, so attempts >= 1
         return self._finish(row_id, now, **values)
 
     def mark_failed(self, row_id: int, now: datetime, *, error: str) -> bool:
@@ -142,23 +142,23 @@ class OutboxRepo:
         """Never post this row (deleted entry, relay switched off, nothing to post)."""
         with self.db.write() as conn:
             count = conn.execute(
-                update(O)
-                .where(O.c.id == row.id, O.c.state == row.state, O.c.attempts == row.attempts)
+                update(OB)
+                .where(OB.c.id == row.id, OB.c.state == row.state, OB.c.attempts == row.attempts)
                 .values(state="skipped", last_error=reason[:2000], updated=now, next_attempt=None)
             ).rowcount
         return count == 1
 
     def posted_since(self, target: str, since: datetime) -> int:
         """Posts made on ``target`` since then, for ``max_posts_per_hour`` (survives restarts)."""
-        query = select(func.count()).select_from(O).where(O.c.target == target, O.c.state == "posted", O.c.updated >= since)
+        query = select(func.count()).select_from(OB).where(OB.c.target == target, OB.c.state == "posted", OB.c.updated >= since)
         with self.db.read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
     def retry_failed(self, now: datetime, *, target: str | None = None) -> int:
         """Give ``failed`` rows a fresh set of attempts (an operator's decision)."""
-        stmt = update(O).where(O.c.state == "failed").values(state="pending", attempts=0, next_attempt=now, updated=now)
+        stmt = update(OB).where(OB.c.state == "failed").values(state="pending", attempts=0, next_attempt=now, updated=now)
         if target is not None:
-            stmt = stmt.where(O.c.target == target)
+            stmt = stmt.where(OB.c.target == target)
         with self.db.write() as conn:
             return conn.execute(stmt).rowcount or 0
 
@@ -172,10 +172,10 @@ class OutboxRepo:
         outbox rows are absent.
         """
         out: dict[str, dict[str, dict[str, Any]]] = {}
-        base = select(S.c.slug, O.c.target).select_from(O.join(E, E.c.id == O.c.entry_id).join(S, S.c.id == E.c.source_id))
+        base = select(S.c.slug, OB.c.target).select_from(OB.join(E, E.c.id == OB.c.entry_id).join(S, S.c.id == E.c.source_id))
         with self.db.read() as conn:
             counts = conn.execute(
-                base.add_columns(O.c.state, func.count(), func.max(O.c.updated)).group_by(S.c.slug, O.c.target, O.c.state)
+                base.add_columns(OB.c.state, func.count(), func.max(OB.c.updated)).group_by(S.c.slug, OB.c.target, OB.c.state)
             )
             for slug, target, state, count, last in counts:
                 entry = out.setdefault(slug, {}).setdefault(
@@ -185,9 +185,9 @@ class OutboxRepo:
                 if state == "posted":
                     entry["last_posted"] = to_iso(last)
             errors = conn.execute(
-                base.add_columns(O.c.last_error)
-                .where(O.c.last_error.is_not(None), O.c.state.in_(("pending", "failed")))
-                .order_by(O.c.updated.desc())
+                base.add_columns(OB.c.last_error)
+                .where(OB.c.last_error.is_not(None), OB.c.state.in_(("pending", "failed")))
+                .order_by(OB.c.updated.desc())
             )
             for slug, target, error in errors:
                 entry = out[slug][target]
@@ -201,7 +201,7 @@ class OutboxRepo:
         ids = list(entry_ids)
         with self.db.read() as conn:
             for start in range(0, len(ids), 500):
-                for r in conn.execute(select(O).where(and_(O.c.entry_id.in_(ids[start : start + 500]))).order_by(O.c.id)):
+                for r in conn.execute(select(OB).where(and_(OB.c.entry_id.in_(ids[start : start + 500]))).order_by(OB.c.id)):
                     row = _row(r)
                     out.setdefault(row.entry_id, []).append(row)
         return out

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -185,4 +186,16 @@ meta = Table(
     Column("key", String(200), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated", Float),
+)
+
+#: PostgreSQL deployments search this table (see index/ and store/search.py); the search
+#: index's ``sync`` maintains it from ``index_log``. SQLite deployments use tantivy and leave
+#: it empty (the column is plain text there).
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("grp", String(8), nullable=False),  # analysis group: fr, en, de, xx
+    Column("vector", Text().with_variant(TSVECTOR(), "postgresql"), nullable=False),
+    Index("ix_search_documents_vector", "vector", postgresql_using="gin"),
 )

@@ -110,9 +110,9 @@ class Crawler:
         """
         started = time.monotonic()
         report = CrawlReport()
-        wanted = list(slugs) if slugs is not None else None
-        explicit = wanted is not None or every
-        total = len(wanted) if wanted is not None else (len(self.sources) if every else None)
+        wanted = list(slugs) if slugs is not None else (list(self.sources) if every else None)
+        explicit = wanted is not None
+        total = len(wanted) if wanted is not None else None
         done = 0
         seen: set[str] = set()
         batch = max(self.concurrency * 2, 16)

@@ -1,0 +1,85 @@
+"""The readers' web front end: an aiohttp application that only reads the store and index.
+
+``create_app`` is what ``aggregator serve`` and ``aggregator run`` call. Resources live on
+the app under typed keys; the ones opened here are closed in ``cleanup_ctx``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..model import Clock, Config, utcnow
+from ..store import Store
+from . import api, pages
+from .data import SourceDirectory
+from .http import add_security_headers, timing_middleware
+from .keys import CLOCK, CONFIG, DIRECTORY, EXECUTOR, INDEX, METRICS, RENDERER, STORE
+from .metrics import Metrics
+from .render import Renderer
+
+if TYPE_CHECKING:
+    from .search import SearchIndexLike
+
+__all__ = ["create_app"]
+
+READ_THREADS = 10
+
+
+def create_app(
+    *, store: Store, config: Config, index: SearchIndexLike | None = None, clock: Clock = utcnow
+) -> web.Application:
+    """Build the application over an open store (and optionally a search index).
+
+    The caller owns ``store`` and ``index`` and closes them; the app owns what it builds
+    itself (templates, caches, metrics) and drops them in its cleanup context.
+    """
+    app = web.Application(middlewares=[timing_middleware, pages.error_pages], client_max_size=64 * 1024)
+    app[STORE] = store
+    app[CONFIG] = config
+    app[INDEX] = index
+    app[CLOCK] = clock
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_resources)
+    app.on_response_prepare.append(add_security_headers)
+    # The renderer is needed by route setup (static directory), so build it now.
+    app[RENDERER] = Renderer()
+    app[DIRECTORY] = SourceDirectory(store)
+
+    r = app.router
+    r.add_get("/", pages.river, name="river")
+    r.add_get("/search", pages.search, name="search")
+    r.add_get("/sources", pages.sources, name="sources")
+    r.add_get("/sources.opml", api.opml, name="opml")
+    r.add_get("/sources/{slug}", pages.source, name="source")
+    r.add_get("/tags/{tag:.+}", pages.tag, name="tag")
+    r.add_get("/feed.atom", api.feed_atom, name="feed_atom")
+    r.add_get("/feed.json", api.feed_json, name="feed_json")
+    r.add_get("/api/items", api.api_items, name="api_items")
+    r.add_get("/api/sources", api.api_sources, name="api_sources")
+    r.add_get("/healthz", api.healthz, name="healthz")
+    r.add_get("/metrics", api.metrics, name="metrics")
+    r.add_get("/favicon.ico", _favicon, name="favicon")
+    r.add_static("/static", app[RENDERER].static_dir, name="static", append_version=False)
+    return app
+
+
+async def _favicon(request: web.Request) -> web.StreamResponse:
+    # Browsers ask for it whatever the page says; answer with the SVG icon, not a 404.
+    return web.FileResponse(request.app[RENDERER].static_dir / "favicon.svg", headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """The worker threads that run store and index reads, shut down with the app.
+
+    Sized like the PostgreSQL pool (5 + 5 overflow): more threads would only queue on it.
+    """
+    executor = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="web-read")
+    app[EXECUTOR] = executor
+    try:
+        yield
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)

@@ -53,7 +53,7 @@ class ArticleSite:
     def __init__(self) -> None:
         self.base = ""
         self.hits: list[str] = []
-        self.big = jpeg(3000, 2000, noise=True)
+        self.big = jpeg(1500, 1000, noise=True)
         self.small = jpeg(600, 315)
         self._runner: web.AppRunner | None = None
 

@@ -56,6 +56,7 @@ class FakeMastodon:
     _calls: int = 0
     _window_start: float = field(default_factory=time.time)
     _runner: web.AppRunner | None = None
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- helpers for tests --------------------------------------------------------------
 
@@ -167,7 +168,7 @@ class FakeMastodon:
             self._keys[key] = (status["id"], time.monotonic())
         if self.hang_after_commit:
             self.hang_after_commit = False
-            await asyncio.sleep(3600)
+            await self._released.wait()
         if self.drop_after_commit:
             self.drop_after_commit -= 1
             # Posted, but the client never hears it: the connection is cut.
@@ -233,6 +234,7 @@ class FakeMastodon:
         return self.base
 
     async def stop(self) -> None:
+        self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
 

@@ -153,7 +153,9 @@ def test_snippets_highlight_the_original_text(index: SearchIndex) -> None:
 
 def test_snippets_escape_everything_but_mark(index: SearchIndex) -> None:
     [hit] = index.search("balises").hits
-    assert "&lt;b&gt;" in hit.snippet and "&amp;" in hit.snippet and "&lt;script&gt;" in hit.snippet
+    # PostgreSQL's ts_headline leaves out what looks like a tag; tantivy escapes it.
+    assert "&amp;" in hit.snippet and "&quot;guillemets&quot;" in hit.snippet
+    assert "<b>" not in hit.snippet and "<script" not in hit.snippet
     assert re.sub(r"</?mark>", "", hit.snippet).count("<") == 0
     assert "<mark>balises</mark>" in hit.snippet
 

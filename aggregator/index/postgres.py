@@ -1,0 +1,168 @@
+"""Search on PostgreSQL deployments: the ``search_documents`` table, shared by every process.
+
+Same change-log discipline as the embedded index: ``sync`` reads ``index_log``, writes the
+table (one transaction), then consumes the rows. Analysis happens in PostgreSQL (the
+``french``, ``english``, ``german`` and ``simple`` configurations, stems accent-folded
+with ``unaccent``); see store/search.py and migration 0002.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Clock, StoredEntry, utcnow
+from ..store import Store
+from ..store.search import SearchDocument, SearchRepo, SearchSpec
+from . import analysis
+from .common import MAX_BATCHES_PER_SYNC, MAX_TEXT_CHARS, log, pending_batch, prepare
+from .query import ParsedQuery, Term
+from .types import SearchHit, SearchResults
+
+
+class PostgresIndex:
+    """PostgreSQL full-text search behind the SearchIndex interface."""
+
+    def __init__(self, store: Store, *, clock: Clock = utcnow):
+        self.store = store
+        self.clock = clock
+        self.repo = SearchRepo(store.db)
+
+    def sync(self, *, batch: int = 1000) -> int:
+        applied = 0
+        for _ in range(MAX_BATCHES_PER_SYNC):
+            rows, ids = pending_batch(self.store, batch)
+            if not rows:
+                break
+            self._apply(ids)
+            self.store.index_log.consume(r.id for r in rows)
+            applied += len(rows)
+            if len(rows) < batch:
+                break
+        if applied:
+            log.info("index.synced", extra={"fields": {"rows": applied}})
+        return applied
+
+    def reindex(self) -> int:
+        self.store.index_log.clear()  # before reading: see TantivyIndex._rebuild
+        count, after = 0, 0
+        while True:
+            page: Any = self.store.entries.all_ids(after=after, limit=1000)  # (typed list; see report)
+            ids = [int(i) for i in page]
+            if not ids:
+                break
+            entries = self.store.entries.get_many(ids)
+            docs = [_document(e) for e in entries.values() if not e.deleted]
+            self.repo.upsert(docs)
+            count += len(docs)
+            after = ids[-1]
+        self.repo.prune()
+        log.info("index.rebuilt", extra={"fields": {"entries": count}})
+        return count
+
+    def _apply(self, ids: list[int]) -> None:
+        entries = self.store.entries.get_many(ids)
+        gone = [i for i in ids if i not in entries or entries[i].deleted]
+        self.repo.delete(gone)
+        self.repo.upsert([_document(e) for e in entries.values() if not e.deleted])
+
+    def search(
+        self,
+        query: str,
+        *,
+        source: str | None = None,
+        tag: str | None = None,
+        lang: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        sort: str = "relevance",
+    ) -> SearchResults:
+        parsed = prepare(query, source=source, tag=tag, lang=lang, limit=limit, offset=offset, sort=sort)
+        if parsed is None:
+            return SearchResults([], 0, query)
+        queries, headlines = self._analyse(parsed)
+        if parsed.has_text and not queries:
+            return SearchResults([], 0, query)
+        spec = SearchSpec(
+            queries=queries,
+            match_all=not parsed.has_text,
+            headlines=headlines,
+            sources=parsed.sources,
+            not_sources=parsed.not_sources,
+            tags=parsed.tags,
+            must_tags=parsed.must_tags,
+            not_tags=parsed.not_tags,
+            langs=parsed.langs,
+            not_langs=parsed.not_langs,
+            before=parsed.before,
+            after=parsed.after,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            now=self.clock(),
+            half_life_days=analysis.HALF_LIFE_DAYS,
+            recency_weight=analysis.RECENCY_WEIGHT,
+        )
+        rows, total = self.repo.search(spec)
+        hits = [
+            SearchHit(id=r.id, source=r.source, url=r.url, title=r.title, published=r.published,
+                      score=round(r.score, 6), snippet=r.snippet)
+            for r in rows
+        ]
+        return SearchResults(hits, total, query)
+
+    def _analyse(self, parsed: ParsedQuery) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+        """Per language group: the tsquery to match, and the one to highlight with.
+
+        PostgreSQL analyses each term (``phraseto_tsquery``); only its output is combined
+        here, so no reader's text is ever parsed as tsquery syntax.
+        """
+        if not parsed.has_text:
+            return {}, {}
+        groups = sorted({analysis.language_group(c) for c in parsed.langs}) if parsed.langs else list(analysis.GROUPS)
+        terms: list[Term] = list(dict.fromkeys([*parsed.positive_terms(), *parsed.excluded]))
+        pieces: list[tuple[str, str]] = []
+        for group in groups:
+            for term in terms:
+                pieces.append((analysis.PG_CONFIGS[group], term.text))
+                pieces.append((analysis.PG_HEADLINE_CONFIGS[group], term.text))
+        analysed = iter(self.repo.analyze(pieces))
+        queries: dict[str, str] = {}
+        headlines: dict[str, tuple[str, str]] = {}
+        for group in groups:
+            match: dict[Term, str] = {}
+            highlight: dict[Term, str] = {}
+            for term in terms:
+                match[term] = next(analysed)
+                highlight[term] = next(analysed)
+            required = []
+            for or_group in parsed.groups:
+                alternatives = [f"( {match[t]} )" for t in or_group if match[t]]
+                if alternatives:
+                    required.append("( " + " | ".join(alternatives) + " )")
+            if not required:
+                continue  # every word is a stop word in this language: nothing matches
+            excluded = [f"!( {match[t]} )" for t in parsed.excluded if match[t]]
+            queries[group] = " & ".join(required + excluded)
+            marks = [f"( {q} )" for t in parsed.positive_terms() for q in (match[t], highlight[t]) if q]
+            headlines[group] = (analysis.PG_HEADLINE_CONFIGS[group], " | ".join(marks))
+        return queries, headlines
+
+    def doc_count(self) -> int:
+        return self.repo.count()
+
+    def size_bytes(self) -> int:
+        return self.repo.size_bytes()
+
+    def close(self) -> None:
+        """The store owns the connections."""
+
+
+def _document(entry: StoredEntry) -> SearchDocument:
+    group = analysis.language_group(entry.language)
+    return SearchDocument(
+        entry_id=entry.id,
+        group=group,
+        config=analysis.PG_CONFIGS[group],
+        title=entry.title,
+        body=(entry.text or "")[:MAX_TEXT_CHARS],
+    )

@@ -1,0 +1,223 @@
+"""Posting to Bluesky with the atproto SDK's async client: posts with cards, reposts.
+
+Every record is created with a record key derived from the item (``Job.rkey``, a TID), so
+an attempt repeated after a crash or a lost answer collides with the first one instead of
+posting twice; reading the key back (``getRecord``) tells whether an attempt landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from atproto import AsyncClient, models
+from atproto_client.client.session import Session, SessionEvent
+from atproto_client.exceptions import (
+    BadRequestError,
+    NetworkError,
+    RateLimitExceededError,
+    RequestErrorBase,
+    UnauthorizedError,
+)
+from atproto_core.exceptions import AtProtocolError
+
+from ..errors import RelayError
+from ..model import BlueskyTarget, Clock
+from .cards import PageGetter, fetch_card, fetch_thumbnail
+from .plan import Job
+from .targets import Delivered
+
+log = logging.getLogger(__name__)
+
+#: The session (access + refresh tokens) is kept in the store's ``meta`` table:
+#: createSession is rate limited hard (30 per 5 min, 300 per day), refreshing is not.
+SESSION_KEY = "relay.bluesky.session"
+POST = "app.bsky.feed.post"
+REPOST = "app.bsky.feed.repost"
+
+
+class BlueskyPoster:
+    """The relay's Bluesky account."""
+
+    name = "bluesky"
+
+    def __init__(
+        self,
+        target: BlueskyTarget,
+        handle: str,
+        password: str,
+        *,
+        load_session: Callable[[], Awaitable[str | None]],
+        save_session: Callable[[str], Awaitable[None]],
+        http: Callable[[], Awaitable[PageGetter]],
+        clock: Clock,
+    ):
+        self.target = target
+        self.handle = handle.lstrip("@")
+        self.password = password
+        self._load_session = load_session
+        self._save_session = save_session
+        self._http = http
+        self.clock = clock
+        self._client: AsyncClient | None = None
+        self._did: str | None = None
+        self._paused: datetime | None = None
+        self._lock = asyncio.Lock()
+
+    def paused_until(self) -> datetime | None:
+        if self._paused is not None and self._paused <= self.clock():
+            self._paused = None
+        return self._paused
+
+    # -- session ------------------------------------------------------------------------
+
+    async def _on_session_change(self, event: SessionEvent, session: Session) -> None:
+        await self._save_session(session.encode())
+
+    async def _connect(self) -> tuple[AsyncClient, str]:
+        async with self._lock:
+            if self._client is not None and self._did is not None:
+                return self._client, self._did
+            client = AsyncClient(base_url=self.target.service)
+            client.on_session_change(self._on_session_change)
+            saved = await self._load_session()
+            did = None
+            # Session strings read "handle:::did:::access:::refresh:::pds".
+            if saved and saved.split(":::", 1)[0] == self.handle:
+                try:
+                    await client.login(session_string=saved, fetch_bsky_profile=False)
+                    # A cheap authenticated call: refreshes an expired access token, and
+                    # fails when the refresh token is dead too (then log in again).
+                    did = (await client.com.atproto.server.get_session()).did
+                except AtProtocolError as exc:
+                    log.info("relay.bluesky_session_reuse_failed error=%s", exc)
+                    client = AsyncClient(base_url=self.target.service)
+                    client.on_session_change(self._on_session_change)
+            if did is None:
+                try:
+                    # No AppView needed to post: skip the profile look-up login() would do.
+                    await client.login(self.handle, self.password, fetch_bsky_profile=False)
+                except AtProtocolError as exc:
+                    raise self._wrap(exc, "createSession") from exc
+                did = Session.decode(client.export_session_string()).did
+            self._client, self._did = client, did
+            return client, did
+
+    # -- delivery -----------------------------------------------------------------------
+
+    async def deliver(self, job: Job) -> Delivered:
+        client, did = await self._connect()
+        collection = REPOST if job.action == "repost" else POST
+        record = await self._record(client, job)
+        data = models.ComAtprotoRepoCreateRecord.Data(repo=did, collection=collection, record=record, rkey=job.rkey)
+        try:
+            created = await client.com.atproto.repo.create_record(data)
+        except AtProtocolError as exc:
+            # The key may be taken by an earlier attempt whose answer was lost: the PDS
+            # refuses the duplicate (the reference PDS answers 500), so look before failing.
+            try:
+                found = await self.find(job)
+            except RelayError:
+                found = None
+            if found is not None:
+                return found
+            raise self._wrap(exc, "createRecord") from exc
+        return Delivered(created.uri, self._web_url(did, collection, job.rkey))
+
+    async def find(self, job: Job) -> Delivered | None:
+        client, did = await self._connect()
+        collection = REPOST if job.action == "repost" else POST
+        params = models.ComAtprotoRepoGetRecord.Params(repo=did, collection=collection, rkey=job.rkey)
+        try:
+            record = await client.com.atproto.repo.get_record(params)
+        except BadRequestError as exc:
+            if _error_name(exc) == "RecordNotFound":
+                return None
+            raise self._wrap(exc, "getRecord") from exc
+        except AtProtocolError as exc:
+            raise self._wrap(exc, "getRecord") from exc
+        return Delivered(record.uri, self._web_url(did, collection, job.rkey))
+
+    async def _record(self, client: AsyncClient, job: Job) -> Any:
+        now = self.clock().isoformat().replace("+00:00", "Z")
+        if job.action == "repost":
+            assert job.native_uri and job.native_cid
+            subject = models.ComAtprotoRepoStrongRef.Main(uri=job.native_uri, cid=job.native_cid)
+            return models.AppBskyFeedRepost.Record(subject=subject, created_at=now)
+        assert job.post is not None
+        facets = []
+        for f in job.post.facets:
+            feature: Any = (models.AppBskyRichtextFacet.Link(uri=f.value) if f.kind == "link"
+                            else models.AppBskyRichtextFacet.Tag(tag=f.value))
+            facets.append(models.AppBskyRichtextFacet.Main(
+                index=models.AppBskyRichtextFacet.ByteSlice(byte_start=f.byte_start, byte_end=f.byte_end),
+                features=[feature],
+            ))
+        embed = await self._card(client, job) if job.url else None
+        return models.AppBskyFeedPost.Record(
+            text=job.post.text,
+            facets=facets or None,
+            langs=[job.post.language] if job.post.language else None,
+            embed=embed,
+            created_at=now,
+        )
+
+    async def _card(self, client: AsyncClient, job: Job) -> models.AppBskyEmbedExternal.Main:
+        """``app.bsky.embed.external``; built by the client: Bluesky does not fetch links itself."""
+        assert job.url
+        http = await self._http()
+        card = await fetch_card(http, job.url, title=job.title, description=job.description, image=job.image)
+        thumb = None
+        if card.image:
+            image = await fetch_thumbnail(http, card.image)
+            if image is not None:
+                try:
+                    thumb = (await client.upload_blob(image[0])).blob
+                except AtProtocolError as exc:  # a card without image beats no post
+                    log.info("relay.thumbnail_upload_failed url=%s error=%s", card.image, exc)
+        external = models.AppBskyEmbedExternal.External(
+            uri=job.url, title=card.title or job.title, description=card.description, thumb=thumb
+        )
+        return models.AppBskyEmbedExternal.Main(external=external)
+
+    def _web_url(self, did: str, collection: str, rkey: str) -> str | None:
+        if collection != POST:
+            return None
+        return f"https://bsky.app/profile/{did}/post/{rkey}"
+
+    def _wrap(self, exc: AtProtocolError, what: str) -> RelayError:
+        detail = f"bluesky: {what}: {exc.__class__.__name__}: {exc}".strip()
+        if isinstance(exc, RateLimitExceededError):
+            wait = exc.retry_after
+            if wait is None and exc.reset_at is not None:
+                wait = max(1.0, (exc.reset_at - self.clock()).total_seconds())
+            wait = wait or 60.0
+            self._paused = self.clock() + timedelta(seconds=wait)
+            return RelayError(detail, target=self.name, retry_after=wait)
+        if isinstance(exc, UnauthorizedError) or _error_name(exc) in ("ExpiredToken", "InvalidToken"):
+            # Start from a fresh login next time (the stored session may have been revoked).
+            self._client = self._did = None
+            return RelayError(detail, target=self.name)
+        if isinstance(exc, BadRequestError):
+            return RelayError(detail, target=self.name, permanent=True)
+        if isinstance(exc, NetworkError | RequestErrorBase):
+            return RelayError(detail, target=self.name)
+        return RelayError(detail, target=self.name, permanent=True)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            close = getattr(getattr(client, "request", None), "close", None)
+            if close is not None:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+
+
+def _error_name(exc: AtProtocolError) -> str | None:
+    response = getattr(exc, "response", None)
+    content = getattr(response, "content", None)
+    return getattr(content, "error", None) or (content.get("error") if isinstance(content, dict) else None)

@@ -1,0 +1,35 @@
+"""What every relay target offers the delivery loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from .plan import Job
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where the post (or boost) lives on the target."""
+
+    remote_id: str
+    remote_url: str | None = None
+
+
+class Target(Protocol):
+    name: str
+
+    def paused_until(self) -> datetime | None:
+        """Set while the target's rate limit is exhausted: no row is claimed until then."""
+        ...
+
+    async def find(self, job: Job) -> Delivered | None:
+        """Did an earlier attempt of this job land? (reconciliation after an unclean stop)"""
+        ...
+
+    async def deliver(self, job: Job) -> Delivered:
+        """Post, boost or repost; raises RelayError (``retry_after``, ``permanent``)."""
+        ...
+
+    async def close(self) -> None: ...

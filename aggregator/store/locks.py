@@ -1,0 +1,205 @@
+"""Leader election: one active relay among several processes, without a home-made cluster.
+
+On PostgreSQL the lock is a session-level advisory lock (``pg_try_advisory_lock``) taken on
+a dedicated connection that stays open for as long as this process leads. The server frees
+the lock when that session ends, whatever the cause: a clean release, a killed process
+(the kernel closes the socket), or a PostgreSQL restart. So a standby polling
+``try_acquire`` takes over on its own, and a leader that lost its session learns it from
+``still_held`` and must stop.
+
+On SQLite the lock is an exclusive ``flock`` on a file beside the database
+(``<database>.<name>.lock``). SQLite deployments are one process, but an operator may
+start ``aggregator relay`` next to ``aggregator run`` on the same file: the lock file keeps
+them from both posting. The kernel drops a ``flock`` when the process dies. An in-memory
+database, or a platform without ``fcntl``, gets a lock that is always granted (nothing
+else can share such a database anyway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from .base import Database
+
+try:  # POSIX only; see the module docstring for the fallback
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("aggregator.store.locks")
+
+#: libpq settings of the leader's connection: give up connecting after 10 s, and let the
+#: kernel notice a dead server (or a cut network) within about 30 s instead of hours, so
+#: ``still_held`` does not hang on a half-open socket.
+PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 4,
+}
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for ``name`` (advisory locks are keyed by bigint)."""
+    digest = hashlib.sha256(f"aggregator:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class LeaderLock:
+    """A named lock held by at most one process at a time; see the module docstring.
+
+    Not thread-safe: one owner (the relay loop) calls it.
+
+    Args:
+        db: the store's database (its URL and dialect pick the mechanism).
+        name: what is being led, e.g. ``"relay"``; different names never conflict.
+    """
+
+    def __init__(self, db: Database, name: str):
+        self.db = db
+        self.name = name
+        self.key = lock_key(name)
+        self.mechanism = "advisory" if db.dialect == "postgresql" else "file"
+        self._engine: Any = None
+        self._conn: Connection | None = None
+        self._file: Any = None
+        self._held = False
+
+    # -- public -------------------------------------------------------------------------
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; True when this process holds it (now or already).
+
+        Never blocks on another holder. A database that cannot be reached counts as
+        "not acquired" (logged), so a standby loop just tries again later.
+        """
+        if self._held and self.still_held():
+            return True
+        if self.mechanism == "advisory":
+            self._held = self._try_advisory()
+        else:
+            self._held = self._try_file()
+        if self._held:
+            log.info("lock.acquired", extra={"fields": {"lock": self.name, "mechanism": self.mechanism}})
+        return self._held
+
+    def still_held(self) -> bool:
+        """Whether the lock is still ours; False once the session behind it is gone.
+
+        On PostgreSQL this asks the server (one small query on the dedicated connection):
+        after a restart the old session, and so the lock, no longer exists.
+        """
+        if not self._held:
+            return False
+        if self.mechanism != "advisory":
+            return True
+        assert self._conn is not None
+        try:
+            held = self._conn.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND pid = pg_backend_pid() AND granted AND objsubid = 1 "
+                    "AND classid::bigint = :hi AND objid::bigint = :lo)"
+                ),
+                # a bigint key shows in pg_locks split in two unsigned 32-bit halves
+                {"hi": (self.key >> 32) & 0xFFFFFFFF, "lo": self.key & 0xFFFFFFFF},
+            ).scalar()
+        except SQLAlchemyError as exc:
+            log.warning("lock.lost", extra={"fields": {"lock": self.name, "error": str(exc)}})
+            held = False
+        if not held:
+            self._drop_connection()
+            self._held = False
+        return bool(held)
+
+    def release(self) -> None:
+        """Give the lock up (idempotent); the next standby's ``try_acquire`` gets it."""
+        if self.mechanism == "advisory":
+            if self._conn is not None and self._held:
+                with contextlib.suppress(SQLAlchemyError):
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            self._drop_connection()
+        elif self._file is not None:
+            with contextlib.suppress(OSError):
+                if fcntl is not None:
+                    fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+                self._file.close()
+            self._file = None
+        if self._held:
+            log.info("lock.released", extra={"fields": {"lock": self.name}})
+        self._held = False
+
+    def __enter__(self) -> LeaderLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    # -- PostgreSQL ---------------------------------------------------------------------
+
+    def _try_advisory(self) -> bool:
+        try:
+            if self._conn is None:
+                if self._engine is None:
+                    # Its own engine without a pool: the session *is* the lock, so it must
+                    # never be handed back to a pool and reused by someone else.
+                    self._engine = create_engine(
+                        self.db.engine.url, poolclass=NullPool, connect_args=PG_CONNECT_ARGS
+                    )
+                # Autocommit: the session is idle between checks, never "idle in transaction".
+                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
+        except SQLAlchemyError as exc:
+            log.warning("lock.unavailable", extra={"fields": {"lock": self.name, "error": str(exc)}})
+            self._drop_connection()
+            return False
+        # When refused, the connection stays for the next attempt: reconnecting every
+        # poll would be waste.
+        return bool(got)
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.invalidate()
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # -- SQLite -------------------------------------------------------------------------
+
+    def _lock_path(self) -> Path | None:
+        database = make_url(str(self.db.engine.url)).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(f"{database}.{self.name}.lock")
+
+    def _try_file(self) -> bool:
+        path = self._lock_path()
+        if path is None or fcntl is None:
+            return True  # one process owns such a database: nothing to elect
+        handle = open(path, "a+")  # noqa: SIM115 - held open for the leader's lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+        return True

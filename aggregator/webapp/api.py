@@ -1,0 +1,191 @@
+"""Machine-facing routes: Atom and JSON feeds of every view, OPML, JSON API, health, metrics."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ..model import StoredEntry, to_iso
+from ..sources import sources_to_opml
+from .context import in_thread, ui_locale
+from .data import Page, health, metrics_figures, river_page, search_page, source_rows
+from .feeds import FeedMeta, atom, json_feed
+from .health_words import N_
+from .http import conditional
+from .keys import CLOCK, DIRECTORY, INDEX, METRICS, RENDERER, STORE
+from .metrics import render_store_metrics
+from .pages import page_last_modified
+from .params import BadRequest, Filters, decode_cursor, parse_filters, parse_limit
+from .render import query_string, safe_url
+
+FEED_SIZE = 50
+FEED_MAX_AGE = 300  # feed readers poll; five minutes matches the crawl's shortest interval
+API_MAX_AGE = 60
+JSON = "application/json; charset=utf-8"
+
+
+def _base(request: web.Request) -> str:
+    return str(request.url.origin())
+
+
+async def _load(request: web.Request, filters: Filters, limit: int) -> Page:
+    """A page of a view: search (by date) when ``q`` is set, the river otherwise."""
+    cursor = decode_cursor(request.query.get("cursor"))
+    if filters.q:
+        if cursor is not None and not isinstance(cursor, int):
+            raise BadRequest("cursor: not a position this site gave out")
+        page = await in_thread(request, search_page, request.app[STORE], request.app[INDEX], filters, cursor or 0, limit, "date")
+        if page.unavailable:
+            raise web.HTTPServiceUnavailable(text="search is not available on this server")
+        if page.error:
+            raise BadRequest(page.error)
+        return page
+    if isinstance(cursor, int):
+        raise BadRequest("cursor: not a position this site gave out")
+    return await in_thread(request, river_page, request.app[STORE], filters, cursor, limit)
+
+
+def _html_url(base: str, filters: Filters) -> str:
+    if filters.q:
+        return base + "/search" + query_string(filters.as_query())
+    rest = {k: v for k, v in filters.as_query().items() if k not in ("source", "tag")}
+    if filters.source:
+        return f"{base}/sources/{filters.source}" + query_string(rest, tag=filters.tag)
+    if filters.tag:
+        return f"{base}/tags/{filters.tag}" + query_string(rest)
+    return base + "/" + query_string(rest)
+
+
+def _title(request: web.Request, filters: Filters) -> str:
+    locale = ui_locale(request)
+    renderer = request.app[RENDERER]
+    parts = [renderer.gettext(locale, N_("Independent media"))]
+    if filters.source:
+        config = request.app[DIRECTORY].by_slug().get(filters.source)
+        parts.append(config.name if config else filters.source)
+    if filters.tag:
+        parts.append("#" + filters.tag)
+    if filters.lang:
+        parts.append(filters.lang)
+    if filters.q:
+        parts.append(renderer.gettext(locale, N_("search: %(query)s")) % {"query": filters.q})
+    return " — ".join(parts)
+
+
+async def _feed(request: web.Request, kind: str) -> web.Response:
+    filters = parse_filters(request.query)
+    page = await _load(request, filters, FEED_SIZE)
+    base = _base(request)
+    entries = [item.entry for item in page.items]
+    lm = page_last_modified(page)
+    cursor = request.query.get("cursor")
+    path = request.path
+    meta = FeedMeta(
+        title=_title(request, filters),
+        self_url=base + path + query_string(filters.as_query(), cursor=cursor),
+        html_url=_html_url(base, filters),
+        feed_id=base + path + query_string(filters.as_query()),
+        updated=max((max(e.published, e.updated or e.published) for e in entries), default=request.app[CLOCK]()),
+        next_url=(base + path + query_string(filters.as_query(), cursor=page.next_cursor)) if page.next_cursor else None,
+        language=filters.lang,
+    )
+    sources = request.app[DIRECTORY].by_slug()
+    if kind == "atom":
+        body, ctype = atom(meta, entries, sources, base), "application/atom+xml; charset=utf-8"
+    else:
+        body, ctype = json_feed(meta, entries, sources, base), "application/feed+json; charset=utf-8"
+    return conditional(request, body, ctype, max_age=FEED_MAX_AGE, last_modified=lm, vary="Accept-Language")
+
+
+async def feed_atom(request: web.Request) -> web.Response:
+    return await _feed(request, "atom")
+
+
+async def feed_json(request: web.Request) -> web.Response:
+    return await _feed(request, "json")
+
+
+def item_json(entry: StoredEntry, also: tuple[StoredEntry, ...] = (), snippet: str | None = None) -> dict[str, Any]:
+    """The fields of ``aggregator items --json`` plus tags and the story's other copies."""
+    out: dict[str, Any] = {
+        "id": entry.id, "source": entry.source, "guid": entry.guid, "url": safe_url(entry.url),
+        "title": entry.title, "author": entry.author, "published": to_iso(entry.published),
+        "updated": to_iso(entry.updated), "language": entry.language, "summary": entry.summary,
+        "tags": list(entry.tags), "kind": entry.kind, "story_id": entry.story_id,
+        "also": [{"source": o.source, "url": safe_url(o.url)} for o in also],
+    }
+    if snippet is not None:
+        out["snippet"] = snippet
+    return out
+
+
+def _json(request: web.Request, data: Any, *, max_age: int = API_MAX_AGE) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return conditional(request, body, JSON, max_age=max_age)
+
+
+async def api_items(request: web.Request) -> web.Response:
+    try:
+        filters = parse_filters(request.query)
+        limit = parse_limit(request.query, 50, 200)
+        page = await _load(request, filters, limit)
+    except BadRequest as exc:
+        return web.json_response({"error": exc.message}, status=400)
+    next_url = None
+    if page.next_cursor:
+        next_url = _base(request) + "/api/items" + query_string(
+            {**filters.as_query(), "limit": request.query.get("limit")}, cursor=page.next_cursor
+        )
+    data: dict[str, Any] = {
+        "items": [item_json(i.entry, i.also, page.snippets.get(i.entry.id) if filters.q else None) for i in page.items],
+        "next_cursor": page.next_cursor,
+        "next": next_url,
+    }
+    if page.total is not None:
+        data["total"] = page.total
+    return _json(request, data)
+
+
+async def api_sources(request: web.Request) -> web.Response:
+    rows = await in_thread(request, source_rows, request.app[STORE])
+    out = []
+    for row in rows:
+        c, s = row.config, row.state
+        out.append({
+            "slug": c.slug, "name": c.name, "kind": c.kind, "url": c.url, "website": c.website,
+            "description": c.description, "language": c.language, "tags": list(c.tags),
+            "mastodon": c.mastodon, "bluesky": c.bluesky,
+            "status": s.status if s else "never",
+            "last_fetch": to_iso(s.last_fetch) if s else None,
+            "last_error": s.last_error if s else None,
+            "error_count": s.error_count if s else 0,
+            "next_fetch": to_iso(s.next_fetch) if s else None,
+            "items": s.items if s else 0,
+            "feed_title": s.feed_title if s else None,
+        })
+    return _json(request, {"sources": out})
+
+
+async def opml(request: web.Request) -> web.Response:
+    configs = list(request.app[DIRECTORY].by_slug().values())
+    title = request.app[RENDERER].gettext(ui_locale(request), "Independent media")
+    body = sources_to_opml(configs, title=title).encode()
+    return conditional(request, body, "text/x-opml; charset=utf-8", max_age=3600)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = await in_thread(request, health, request.app[STORE], request.app[INDEX])
+    ok = state["database"] and state["index"] is not False
+    body = {"status": "ok" if ok else "unavailable", **state}
+    return web.json_response(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    by_status, items, outbox = await in_thread(request, metrics_figures, request.app[STORE])
+    lines = render_store_metrics(by_status, items, outbox) + request.app[METRICS].render_requests()
+    return web.Response(
+        body=("\n".join(lines) + "\n").encode(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"},
+    )

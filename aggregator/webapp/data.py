@@ -1,0 +1,151 @@
+"""What the views read, gathered in plain synchronous functions run in a worker thread.
+
+The store is synchronous SQLAlchemy; each view makes one ``asyncio.to_thread`` call to
+one of these functions so the event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from ..errors import SearchQueryError
+from ..model import SourceConfig, SourceState, StoredEntry
+from ..store import Cursor, Store
+from .params import Filters, encode_keyset, encode_offset
+from .search import SearchIndexLike
+
+
+@dataclass(frozen=True)
+class RiverItem:
+    """One story in the river: its first entry and the other sources that published it."""
+
+    entry: StoredEntry
+    also: tuple[StoredEntry, ...] = ()
+
+
+@dataclass
+class Page:
+    """A page of items, from the river (keyset) or from a search (offset)."""
+
+    items: list[RiverItem]
+    next_cursor: str | None = None
+    total: int | None = None  # search only
+    error: str | None = None  # a malformed query, in words for the reader
+    snippets: dict[int, str] = field(default_factory=dict)  # search only: entry id -> snippet
+    unavailable: bool = False  # search asked but no index configured
+
+
+class SourceDirectory:
+    """The configured sources, cached briefly: they change only when sources.yaml does."""
+
+    def __init__(self, store: Store, ttl: float = 30.0):
+        self.store = store
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._at = -1e9
+        self._by_slug: dict[str, SourceConfig] = {}
+
+    def by_slug(self) -> dict[str, SourceConfig]:
+        with self._lock:
+            if time.monotonic() - self._at > self.ttl:
+                self._by_slug = {s.slug: s for s in self.store.sources.configs()}
+                self._at = time.monotonic()
+            return self._by_slug
+
+
+def river_page(store: Store, filters: Filters, cursor: Cursor | None, limit: int) -> Page:
+    """Newest stories first; a source filter shows that source's own entries."""
+    rows = store.entries.list(
+        source=filters.source, tag=filters.tag, language=filters.lang,
+        limit=limit + 1, before=cursor, stories_only=True,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = _with_story_members(store, rows)
+    next_cursor = encode_keyset(rows[-1].published, rows[-1].id) if more and rows else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def search_page(store: Store, index: SearchIndexLike | None, filters: Filters, offset: int, limit: int, sort: str) -> Page:
+    """Search hits as river items (full entries read back from the store, in hit order)."""
+    if index is None:
+        return Page(items=[], unavailable=True)
+    assert filters.q
+    try:
+        results = index.search(
+            filters.q, source=filters.source, tag=filters.tag, lang=filters.lang,
+            limit=limit, offset=offset, sort=sort,
+        )
+    except SearchQueryError as exc:
+        return Page(items=[], error=exc.message, total=0)
+    ids = [int(hit.id) for hit in results.hits]
+    entries = store.entries.get_many(ids)
+    rows = [entries[i] for i in ids if i in entries and not entries[i].deleted]
+    items = _with_story_members(store, rows)
+    total = int(results.total)
+    next_cursor = encode_offset(offset + limit) if offset + limit < total else None
+    return Page(
+        items=items, next_cursor=next_cursor, total=total,
+        snippets={int(hit.id): hit.snippet for hit in results.hits if hit.snippet},
+    )
+
+
+def _with_story_members(store: Store, rows: list[StoredEntry]) -> list[RiverItem]:
+    story_ids = [e.story_id for e in rows if e.story_id is not None]
+    members = store.entries.story_members(story_ids) if story_ids else {}
+    items = []
+    for entry in rows:
+        seen = {entry.source}
+        also = []
+        # cast: EntryRepo.list shadows the builtin in the store's annotations (mypy).
+        group = cast("Iterable[StoredEntry]", members.get(entry.story_id or -1) or ())
+        for other in group:
+            if other.source not in seen:
+                seen.add(other.source)
+                also.append(other)
+        items.append(RiverItem(entry=entry, also=tuple(also)))
+    return items
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    config: SourceConfig
+    state: SourceState | None
+
+
+def source_rows(store: Store) -> list[SourceRow]:
+    states = {s.slug: s for s in store.sources.states()}
+    rows = [SourceRow(c, states.get(c.slug)) for c in store.sources.configs()]
+    return sorted(rows, key=lambda r: r.config.name.casefold())
+
+
+def source_row(store: Store, slug: str) -> SourceRow | None:
+    for config in store.sources.configs():
+        if config.slug == slug:
+            return SourceRow(config, store.sources.get(slug))
+    return None
+
+
+def health(store: Store, index: SearchIndexLike | None) -> dict[str, Any]:
+    """Database and index reachability for ``/healthz``."""
+    database = store.ping()
+    index_state: bool | None = None
+    if index is not None:
+        ping = getattr(index, "ping", None)
+        try:
+            if callable(ping):
+                index_state = bool(ping())
+            else:
+                index.search("healthz", limit=1)
+                index_state = True
+        except Exception:
+            index_state = False
+    return {"database": database, "index": index_state}
+
+
+def metrics_figures(store: Store) -> tuple[dict[str, int], int, dict[tuple[str, str], int]]:
+    return store.sources.counts_by_status(), store.entries.count(), store.outbox.counts()

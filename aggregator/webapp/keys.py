@@ -1,0 +1,24 @@
+"""Typed keys under which the app keeps its resources (aiohttp ``web.AppKey``)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from ..model import Clock, Config
+from ..store import Store
+from .data import SourceDirectory
+from .metrics import Metrics
+from .render import Renderer
+from .search import SearchIndexLike
+
+STORE = web.AppKey("store", Store)
+CONFIG = web.AppKey("config", Config)
+#: The search index, or None when the operator runs without one (search then answers 503).
+INDEX: web.AppKey[SearchIndexLike | None] = web.AppKey("index")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+RENDERER = web.AppKey("renderer", Renderer)
+METRICS = web.AppKey("metrics", Metrics)
+DIRECTORY = web.AppKey("directory", SourceDirectory)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)

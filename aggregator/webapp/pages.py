@@ -1,0 +1,124 @@
+"""The HTML pages: river, tags, sources, a source, search. Thin: read, then render."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from ..store import Cursor
+from .context import base_context, in_thread, render_page, ui_locale
+from .data import Page, river_page, search_page, source_row, source_rows
+from .health_words import STATUS_WORDS, plain_error
+from .keys import INDEX, STORE
+from .params import BadRequest, Filters, decode_cursor, parse_filters
+from .render import query_string
+
+PAGE_SIZE = 30
+SEARCH_PAGE_SIZE = 20
+
+
+def feed_links(filters: Filters) -> dict[str, str]:
+    query = filters.as_query()
+    return {"atom": "/feed.atom" + query_string(query), "json": "/feed.json" + query_string(query)}
+
+
+def keyset_cursor(request: web.Request) -> Cursor | None:
+    cursor = decode_cursor(request.query.get("cursor"))
+    if isinstance(cursor, int):
+        raise BadRequest("cursor: not a position this site gave out")
+    return cursor
+
+
+def page_last_modified(page: Page) -> datetime | None:
+    dates = [max(i.entry.first_seen, i.entry.updated or i.entry.first_seen) for i in page.items]
+    return max(dates) if dates else None
+
+
+async def _river_view(request: web.Request, filters: Filters, template: str, **extra: Any) -> web.Response:
+    locale = ui_locale(request)
+    page = await in_thread(request, river_page, request.app[STORE], filters, keyset_cursor(request), PAGE_SIZE)
+    context = base_context(
+        request, locale, filters=filters, page=page, feeds=feed_links(filters),
+        older_url=(request.path + query_string(filters.as_query() if template == "river.html" else {}, cursor=page.next_cursor))
+        if page.next_cursor else None,
+        first_page=request.query.get("cursor") is None,
+        **extra,
+    )
+    return render_page(request, template, context, locale=locale, last_modified=page_last_modified(page))
+
+
+async def river(request: web.Request) -> web.Response:
+    filters = parse_filters(request.query)
+    if filters.q:
+        raise web.HTTPFound("/search" + query_string(dict(request.query)))
+    return await _river_view(request, filters, "river.html")
+
+
+async def tag(request: web.Request) -> web.Response:
+    name = " ".join(request.match_info["tag"].split()).lower()
+    if not name or len(name) > 200:
+        raise web.HTTPNotFound()
+    filters = parse_filters(request.query, tag=name)
+    return await _river_view(request, filters, "tag.html", tag_name=name)
+
+
+async def sources(request: web.Request) -> web.Response:
+    locale = ui_locale(request)
+    rows = await in_thread(request, source_rows, request.app[STORE])
+    fetched = [r.state.last_fetch for r in rows if r.state and r.state.last_fetch]
+    context = base_context(request, locale, rows=rows, status_words=STATUS_WORDS, plain_error=plain_error)
+    return render_page(request, "sources.html", context, locale=locale, last_modified=max(fetched) if fetched else None)
+
+
+async def source(request: web.Request) -> web.Response:
+    slug = request.match_info["slug"]
+    row = await in_thread(request, source_row, request.app[STORE], slug)
+    if row is None:
+        raise web.HTTPNotFound()
+    filters = parse_filters(request.query, source=slug)
+    return await _river_view(
+        request, filters, "source.html", row=row, status_words=STATUS_WORDS, plain_error=plain_error
+    )
+
+
+async def search(request: web.Request) -> web.Response:
+    locale = ui_locale(request)
+    filters = parse_filters(request.query)
+    sort = request.query.get("sort", "relevance")
+    if sort not in ("relevance", "date"):
+        raise BadRequest("sort: relevance or date")
+    cursor = decode_cursor(request.query.get("cursor"))
+    if isinstance(cursor, Cursor):
+        raise BadRequest("cursor: not a position this site gave out")
+    offset = cursor or 0
+    page: Page | None = None
+    status = 200
+    if filters.q:
+        page = await in_thread(request, search_page, request.app[STORE], request.app[INDEX], filters, offset, SEARCH_PAGE_SIZE, sort)
+        if page.error:
+            status = 400
+        elif page.unavailable:
+            status = 503
+    extra_query = {**filters.as_query(), "sort": sort if sort != "relevance" else None}
+    context = base_context(
+        request, locale, filters=filters, page=page, sort=sort, offset=offset,
+        feeds=feed_links(filters) if filters.q else None,
+        older_url=("/search" + query_string(extra_query, cursor=page.next_cursor)) if page and page.next_cursor else None,
+    )
+    return render_page(request, "search.html", context, locale=locale, status=status)
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Readable error pages for people; feeds and the API answer in plain text or JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or request.path.startswith(("/api/", "/feed.", "/healthz", "/metrics", "/static/")):
+            raise
+        locale = ui_locale(request)
+        message = exc.message if isinstance(exc, BadRequest) else None
+        context = base_context(request, locale, status=exc.status, message=message)
+        return render_page(request, "error.html", context, locale=locale, status=exc.status)

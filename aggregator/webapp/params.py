@@ -1,0 +1,117 @@
+"""Reader-supplied query parameters, validated and bounded (hostile input is normal)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from ..store import Cursor
+
+_LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_QUERY = 500
+MAX_TAG = 200
+
+
+class BadRequest(web.HTTPBadRequest):
+    """A parameter the reader can fix; the message is shown to them."""
+
+    def __init__(self, message: str):
+        super().__init__(text=message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters every view and feed accepts (DESIGN.md: source, tag, lang, q)."""
+
+    source: str | None = None
+    tag: str | None = None
+    lang: str | None = None
+    q: str | None = None
+
+    def as_query(self) -> dict[str, str]:
+        return {k: v for k, v in (("source", self.source), ("tag", self.tag), ("lang", self.lang), ("q", self.q)) if v}
+
+
+def _one(query: MultiMapping[str], name: str, limit: int) -> str | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    if len(value) > limit:
+        raise BadRequest(f"{name}: too long (at most {limit} characters)")
+    return value or None
+
+
+def parse_filters(query: MultiMapping[str], *, source: str | None = None, tag: str | None = None) -> Filters:
+    """Filters from the query string; a path parameter (``/sources/x``) wins over ``?source=``."""
+    lang = _one(query, "lang", 20)
+    if lang is not None:
+        lang = lang.lower()
+        if not _LANG.match(lang):
+            raise BadRequest("lang: expected a language code such as fr or en")
+    return Filters(
+        source=source or _one(query, "source", 200),
+        tag=(tag or _one(query, "tag", MAX_TAG) or "").lower() or None,
+        lang=lang,
+        q=_one(query, "q", MAX_QUERY),
+    )
+
+
+def parse_limit(query: MultiMapping[str], default: int, maximum: int) -> int:
+    raw = query.get("limit")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest("limit: expected a whole number") from None
+    if not 1 <= value <= maximum:
+        raise BadRequest(f"limit: between 1 and {maximum}")
+    return value
+
+
+# -- opaque cursors -----------------------------------------------------------------------
+# "k<microseconds>.<id>" is a keyset position in the river; "o<offset>" a position in
+# search results (the index pages by offset; SQL never does).
+
+
+def encode_keyset(published: datetime, entry_id: int) -> str:
+    micros = (published.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+    return _b64(f"k{micros}.{entry_id}")
+
+
+def encode_offset(offset: int) -> str:
+    return _b64(f"o{offset}")
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str | None) -> Cursor | int | None:
+    """A keyset ``Cursor``, a search offset (int), or None for the first page."""
+    if not raw:
+        return None
+    try:
+        if len(raw) > 100:
+            raise ValueError
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+        if text.startswith("k"):
+            micros, entry_id = text[1:].split(".")
+            published = _EPOCH + timedelta(microseconds=int(micros))
+            return Cursor(published=published, id=int(entry_id))
+        if text.startswith("o"):
+            offset = int(text[1:])
+            if 0 <= offset <= 10_000:
+                return offset
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
+        pass
+    raise BadRequest("cursor: not a position this site gave out")

@@ -1,0 +1,47 @@
+"""The relay as a separate process, for the crash test: ``python -m tests.relay.crash_worker CONFIG.json``.
+
+Prints ``ready`` once everything is imported and built, then delivers until the outbox has
+nothing pending or in flight, and exits 0. The test kills it with SIGKILL at random moments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+from aggregator.model import BlueskyTarget, MastodonTarget, RelayConfig
+from aggregator.relay import Relay, RelayCredentials
+from aggregator.store import Store
+
+
+async def main(path: str) -> int:
+    with open(path, encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    store = Store(cfg["database"])
+    config = RelayConfig(
+        mastodon=MastodonTarget(api_base_url=cfg["mastodon"], visibility="public"),
+        bluesky=BlueskyTarget(service=cfg["pds"]),
+        max_posts_per_hour=10_000,
+    )
+    relay = Relay(store, config, RelayCredentials.from_env(os.environ), allow_private=True)
+    print("ready", flush=True)
+    deadline = time.monotonic() + float(cfg.get("timeout", 120))
+    try:
+        while time.monotonic() < deadline:
+            for report in await relay.run_once(limit=5):
+                print(json.dumps(report), flush=True)
+            counts = store.outbox.counts()
+            if not any(n for (_, state), n in counts.items() if state in ("pending", "sending")):
+                return 0
+            await asyncio.sleep(0.05)
+        return 1
+    finally:
+        await relay.close()
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1])))
