@@ -197,6 +197,15 @@ def cmd_items(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(rt: Runtime, args: argparse.Namespace) -> int:
+    """The operator's delete: hidden from the river, search and relay; never crawled back."""
+    config = rt.config()
+    with rt.store(config) as store:
+        count = store.entries.mark_deleted(args.ids, now=store.db.clock())
+    print(f"deleted {count} item(s)")
+    return 0 if count == len(set(args.ids)) else 1
+
+
 def source_rows(store: Store, config: Config) -> list[dict[str, Any]]:
     """The ``sources --json`` objects (and the relay status when there is an outbox)."""
     states = {s.slug: s for s in store.sources.states()}
@@ -489,6 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_items)
+
+    p = sub.add_parser("delete", help="delete items by id (they stay deleted when crawled again)")
+    p.add_argument("ids", nargs="+", type=int, metavar="ID")
+    p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("sources", help="configured sources and their health")
     p.add_argument("--json", action="store_true")

@@ -31,13 +31,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-WORDS = (
-    "grève manifestation retraites syndicat assemblée générale blocage lycée université police "
-    "logement expulsion squat écologie climat eau bassines agriculteurs paysans solidarité "
-    "migrants frontière prison justice procès répression quartier mairie métropole transport "
-    "salaires précarité hôpital soignants école féminisme antifascisme presse indépendante "
-    "rassemblement samedi place centre-ville cortège banderole tract réunion publique collectif"
-).split()
+WORDS = ["grève", "manifestation", "retraites", "syndicat", "assemblée", "générale", "blocage", "lycée", "université", "police", "logement", "expulsion", "squat", "écologie", "climat", "eau", "bassines", "agriculteurs", "paysans", "solidarité", "migrants", "frontière", "prison", "justice", "procès", "répression", "quartier", "mairie", "métropole", "transport", "salaires", "précarité", "hôpital", "soignants", "école", "féminisme", "antifascisme", "presse", "indépendante", "rassemblement", "samedi", "place", "centre-ville", "cortège", "banderole", "tract", "réunion", "publique", "collectif"]
 
 
 def make_feed(n: int, seed: int) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -88,10 +89,8 @@ class PostgresCluster:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "restart")
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except Exception:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def create_database(self, name: str | None = None) -> str:

@@ -199,6 +199,12 @@ class EntryRepo:
             return 0
         with self.db.write() as conn:
             count = conn.execute(update(E).where(E.c.id.in_(ids), E.c.deleted.is_(False)).values(deleted=True)).rowcount
+            live = select(func.count()).select_from(E).where(E.c.source_id == S.c.id, E.c.deleted.is_(False))
+            conn.execute(
+                update(S)
+                .where(S.c.id.in_(select(E.c.source_id).where(E.c.id.in_(ids))))
+                .values(items=live.scalar_subquery())
+            )
             conn.execute(schema.index_log.insert(), [{"entry_id": i, "op": "delete", "created": now} for i in ids])
             conn.execute(
                 update(schema.outbox)

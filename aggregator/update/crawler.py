@@ -7,6 +7,7 @@ SQLAlchemy; they run in threads so the event loop keeps fetching meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -111,42 +112,33 @@ class Crawler:
         started = time.monotonic()
         report = CrawlReport()
         wanted = list(slugs) if slugs is not None else (list(self.sources) if every else None)
-        explicit = wanted is not None
-        total = len(wanted) if wanted is not None else None
-        done = 0
         seen: set[str] = set()
+        semaphore = asyncio.Semaphore(self.concurrency)
         batch = max(self.concurrency * 2, 16)
+
+        async def one(slug: str) -> SourceOutcome:
+            async with semaphore:
+                outcome = await self.crawl_source(self.sources[slug])
+            if progress is not None:
+                done = len(report.outcomes) + 1
+                progress(done, max(len(wanted) if wanted is not None else len(seen), done), slug)
+            report.outcomes.append(outcome)
+            return outcome
+
         while stop is None or not stop.is_set():
-            now = self.clock()
             remaining = None if wanted is None else [s for s in wanted if s not in seen]
             if remaining == []:
                 break
             leased = await asyncio.to_thread(
-                self.store.sources.lease, self.owner, now, seconds=self.lease_seconds, limit=batch,
-                slugs=remaining if remaining is not None else None, due_only=not explicit,
-                include_disabled=explicit,
+                self.store.sources.lease, self.owner, self.clock(), seconds=self.lease_seconds, limit=batch,
+                slugs=remaining, due_only=wanted is None, include_disabled=wanted is not None,
             )
             leased = [s for s in leased if s not in seen and s in self.sources]
             if not leased:
                 break
             seen.update(leased)
-            if total is None:
-                total_now = len(seen)
-            else:
-                total_now = total
-            semaphore = asyncio.Semaphore(self.concurrency)
-
-            async def one(slug: str) -> SourceOutcome:
-                nonlocal done
-                async with semaphore:
-                    outcome = await self.crawl_source(self.sources[slug])
-                done += 1
-                if progress is not None:
-                    progress(done, max(total_now, done), slug)
-                return outcome
-
             try:
-                report.outcomes.extend(await asyncio.gather(*(one(s) for s in leased)))
+                await asyncio.gather(*(one(s) for s in leased))
             finally:
                 # a cancelled or crashed pass gives its remaining leases back at once
                 await asyncio.to_thread(self.store.sources.release, self.owner)
@@ -271,8 +263,6 @@ class Crawler:
             wait = idle
             if nxt is not None:
                 wait = max(1.0, min(idle, (nxt - self.clock()).total_seconds()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 

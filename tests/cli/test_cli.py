@@ -66,12 +66,18 @@ async def test_crawl_items_sources_json_contracts(tmp_path: Path) -> None:
         code, out, _ = await aggregator(tmp_path, "items", "--json", "--source", "autre")
         assert [json.loads(line)["source"] for line in out.splitlines()] == ["autre"]
 
+        code, out, _ = await aggregator(tmp_path, "delete", str(items[0]["id"]))
+        assert code == 0
+        code, out, _ = await aggregator(tmp_path, "crawl", "--once", "--all", "--json")
+        code, out, _ = await aggregator(tmp_path, "items", "--json")
+        assert [json.loads(line)["title"] for line in out.splitlines()] == ["Assemblée générale", "Un autre article"]
+
         code, out, _ = await aggregator(tmp_path, "sources", "--json")
         rows = {r["slug"]: r for r in map(json.loads, out.splitlines())}
-        assert code == 0 and all(SOURCE_KEYS <= set(r) for r in rows.values())
-        assert rows["le-site"]["status"] == "not_modified" and rows["le-site"]["items"] == 2
+        assert code == 0 and all(set(r) >= SOURCE_KEYS for r in rows.values())
+        assert rows["le-site"]["status"] == "not_modified" and rows["le-site"]["items"] == 1  # the deleted one no longer counts
         assert rows["en-panne"]["status"] == "failing" and "503" in rows["en-panne"]["last_error"]
-        assert rows["en-panne"]["error_count"] == 2
+        assert rows["en-panne"]["error_count"] == 3
 
 
 async def test_private_addresses_are_refused_by_default(tmp_path: Path) -> None:
@@ -89,7 +95,7 @@ async def test_private_addresses_are_refused_by_default(tmp_path: Path) -> None:
 async def test_invalid_configuration_exits_2_naming_file_line_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("sources:\n  - name: A\n    url: https://a.example/feed\n    langage: fr\n", encoding="utf-8")
-    code, out, err = await aggregator(tmp_path, "crawl", "--once", config=bad)
+    code, _out, err = await aggregator(tmp_path, "crawl", "--once", config=bad)
     assert code == 2
     assert f"{bad}:4: sources[0].langage: unknown key" in err
 
