@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -25,6 +25,7 @@ from .model import (
     RelayConfig,
     Settings,
     SourceConfig,
+    SourceKind,
 )
 from .sources import slugify
 
@@ -180,7 +181,7 @@ def _source(ctx: _Ctx, node: yaml.Node, index: int) -> SourceConfig:
     return SourceConfig(
         slug=slug,
         name=name,
-        kind=kind,
+        kind=cast(SourceKind, kind),
         url=url,
         account=account,
         handle=handle,

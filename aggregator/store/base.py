@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,8 +46,11 @@ class Database:
         except SQLAlchemyError as exc:
             raise StoreError(f"database write failed: {exc.__class__.__name__}: {exc}") from exc
 
-    def insert(self, table: Any) -> Insert:
-        """A dialect insert, so ``on_conflict_do_*`` works on SQLite and PostgreSQL."""
+    def insert(self, table: Any) -> Any:
+        """A dialect insert, so ``on_conflict_do_*`` works on SQLite and PostgreSQL.
+
+        Typed ``Any``: the two dialects' Insert classes share those methods but no base.
+        """
         if self.dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)

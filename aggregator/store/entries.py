@@ -7,6 +7,7 @@ item and never see one twice.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -259,7 +260,7 @@ class EntryRepo:
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query)]
 
-    def story_members(self, story_ids: Iterable[int]) -> dict[int, list[StoredEntry]]:
+    def story_members(self, story_ids: Iterable[int]) -> dict[int, builtins.list[StoredEntry]]:
         """Every live entry of these stories, for "also published by ..."."""
         ids = list(story_ids)
         out: dict[int, list[StoredEntry]] = {}
@@ -290,7 +291,7 @@ class EntryRepo:
         with self.db.read() as conn:
             return conn.execute(select(func.max(E.c.last_seen))).scalar()
 
-    def all_ids(self, *, after: int = 0, limit: int = 1000) -> list[int]:
+    def all_ids(self, *, after: int = 0, limit: int = 1000) -> builtins.list[int]:
         """Live entry ids in id order, in pages: what ``reindex`` walks."""
         query = select(E.c.id).where(E.c.id > after, E.c.deleted.is_(False)).order_by(E.c.id).limit(limit)
         with self.db.read() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
@@ -74,7 +75,7 @@ def test_bluesky_limits_and_facets_cover_exactly_their_link_or_tag(post: PostInp
         if facet.kind == "tag":
             assert covered == "#" + facet.value
     ends = sorted((f.byte_start, f.byte_end) for f in out.facets)
-    assert all(a[1] <= b[0] for a, b in zip(ends, ends[1:], strict=False))  # no overlap
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(ends))  # no overlap
 
 
 @given(text=words, limit=st.integers(min_value=0, max_value=200))

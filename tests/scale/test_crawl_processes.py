@@ -114,7 +114,7 @@ async def test_a_killed_worker_sources_are_taken_over_after_the_lease(pg_url: st
         store = Store(pg_url)
         store.upgrade()
         store.sources.sync(load_config(config).sources)
-        env = child_env(pg_url, AGGREGATOR_LOG_LEVEL="WARNING", AGGREGATOR_LEASE_SECONDS=str(int(LEASE)))
+        env = child_env(pg_url, AGGREGATOR_LOG_LEVEL="INFO", AGGREGATOR_LEASE_SECONDS=str(int(LEASE)))
         workers = [Proc(worker_argv(config, tmp_path), env) for _ in range(3)]
         procs.extend(workers)
         victim = workers[0]
@@ -133,10 +133,17 @@ async def test_a_killed_worker_sources_are_taken_over_after_the_lease(pg_url: st
                 r[0] for r in store.db.engine.connect().execute(
                     text("SELECT slug FROM sources WHERE lease_owner = :o AND last_fetch IS NULL"), {"o": owner})
             }
-            await until(
-                lambda: scalar(store, "SELECT count(*) FROM sources WHERE last_fetch IS NULL") == 0,
-                LEASE + 60, "every source to be fetched", workers[1:],
-            )
+            try:
+                await until(
+                    lambda: scalar(store, "SELECT count(*) FROM sources WHERE last_fetch IS NULL") == 0,
+                    LEASE + 60, "every source to be fetched", workers[1:],
+                )
+            except AssertionError as exc:
+                with store.db.engine.connect() as conn:
+                    rows = conn.execute(text(
+                        "SELECT slug, lease_owner, lease_until, next_fetch, disabled, configured, now() "
+                        "FROM sources WHERE last_fetch IS NULL LIMIT 5")).all()
+                raise AssertionError(f"{exc}\nunfetched: {rows}") from None
             for survivor in workers[1:]:
                 assert survivor.alive()
                 assert survivor.stop() == 0, survivor.tail()  # SIGTERM: a clean exit
