@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -82,7 +83,9 @@ async def crawler_for(rt: Runtime, config: Config, store: Store, *, workers: int
     from .update.readers import FeedParser, SourceReader
 
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    # "spawn", not fork: a forked worker would inherit open descriptors such as the search
+    # index's lock file (held while a sync runs) and keep the index locked forever.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
     host_blocks = store.hosts if store.dialect == "postgresql" else None
     try:
         async with HttpClient(

@@ -76,7 +76,12 @@ def analyzer(group: str) -> tantivy.TextAnalyzer:
 
 
 def recency_factor(published: datetime, now: datetime) -> float:
-    age_days = max(0.0, (now - published).total_seconds() / 86400.0)
+    return recency_weight_at((now - published).total_seconds())
+
+
+def recency_weight_at(age_seconds: float) -> float:
+    """The multiplier of an entry this old (PostgreSQL computes the same in SQL)."""
+    age_days = max(0.0, age_seconds / 86400.0)
     return (1.0 - RECENCY_WEIGHT) + RECENCY_WEIGHT * 0.5 ** (age_days / HALF_LIFE_DAYS)
 
 

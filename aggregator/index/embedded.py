@@ -253,9 +253,9 @@ class TantivyIndex:
                 result = searcher.search(full, window, count=True)
                 addrs = [addr for _, addr in result.hits]
                 stamps = searcher.fast_field_values("ts", addrs) if addrs else []
-                now = self.clock()
+                now = self.clock().timestamp()
                 blended = [
-                    (score * analysis.recency_factor(_from_ts(int(ts or 0)), now), int(ts or 0), addr)
+                    (score * analysis.recency_weight_at(now - (ts or 0)), int(ts or 0), addr)
                     for (score, addr), ts in zip(result.hits, stamps, strict=True)
                 ]
                 blended.sort(key=lambda item: (item[0], item[1]), reverse=True)

@@ -10,6 +10,7 @@ from .db import default_url, make_engine, normalize_url
 from .entries import Cursor, EntryRepo, SaveResult
 from .hosts import HostRepo
 from .index_log import IndexLogRepo, LogRow
+from .meta import MetaRepo
 from .migrate import upgrade
 from .outbox import OutboxRepo
 from .sources import SourceRepo
@@ -28,6 +29,7 @@ class Store:
         self.index_log = IndexLogRepo(self.db)
         self.outbox = OutboxRepo(self.db)
         self.hosts = HostRepo(self.db)
+        self.meta = MetaRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -195,6 +195,9 @@ class OutboxRepo:
                     entry["last_error"] = error
         return out
 
+    #: The name ``cli.py`` looks for (``sources --json``).
+    by_source = status_by_source
+
     def for_entries(self, entry_ids: Sequence[int]) -> dict[int, list[OutboxRow]]:
         """Outbox rows of these entries (the web's item pages, the relay's reports)."""
         out: dict[int, list[OutboxRow]] = {}

@@ -143,7 +143,12 @@ async def test_a_killed_worker_sources_are_taken_over_after_the_lease(pg_url: st
                     rows = conn.execute(text(
                         "SELECT slug, lease_owner, lease_until, next_fetch, disabled, configured, now() "
                         "FROM sources WHERE last_fetch IS NULL LIMIT 5")).all()
-                raise AssertionError(f"{exc}\nunfetched: {rows}") from None
+                    act = conn.execute(text(
+                        "SELECT pid, state, left(query, 150), xact_start FROM pg_stat_activity WHERE datname = current_database()")).all()
+                    rows = [*rows, *act]
+                from aggregator.model import utcnow
+                probe = store.sources.lease("probe", utcnow(), seconds=1, limit=5)
+                raise AssertionError(f"{exc}\nunfetched: {rows}\nprobe: {probe}") from None
             for survivor in workers[1:]:
                 assert survivor.alive()
                 assert survivor.stop() == 0, survivor.tail()  # SIGTERM: a clean exit
