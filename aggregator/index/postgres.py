@@ -12,7 +12,7 @@ from typing import Any
 
 from ..model import Clock, StoredEntry, utcnow
 from ..store import Store
-from ..store.search import SearchDocument, SearchRepo, SearchSpec
+from ..store.search import SearchDocument, SearchSpec
 from . import analysis
 from .common import MAX_BATCHES_PER_SYNC, MAX_TEXT_CHARS, log, pending_batch, prepare
 from .query import ParsedQuery, Term
@@ -25,7 +25,7 @@ class PostgresIndex:
     def __init__(self, store: Store, *, clock: Clock = utcnow):
         self.store = store
         self.clock = clock
-        self.repo = SearchRepo(store.db)
+        self.repo = store.search
 
     def sync(self, *, batch: int = 1000) -> int:
         applied = 0

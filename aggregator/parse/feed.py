@@ -1,15 +1,18 @@
 """The parse step: feed bytes in, ``ParsedFeed`` out (RSS 0.9x/1.0/2.0, Atom 0.3/1.0, JSON Feed).
 
 The format is sniffed from the bytes, never taken from the URL or the content type: JSON
-goes to ``jsonfeed``, web pages are refused, everything else goes through feedparser.
-feedparser runs with its sanitizer and URI resolver off (two thirds of its time, DESIGN.md);
-every HTML field is sanitized by nh3 in ``sanitize_html`` with the field's own base URL.
+goes to ``jsonfeed``, web pages are refused, everything else is XML. XML is read by the
+fast path (``fast.py``: lxml and a port of feedparser's field logic) when it is certain to
+read the document as feedparser does, else by feedparser itself, the reference. Both yield
+feedparser's raw dictionaries, mapped to entries here by the same code. feedparser runs
+with its sanitizer and URI resolver off (two thirds of its time, DESIGN.md); every HTML
+field is sanitized by nh3 in ``sanitize_html`` with the field's own base URL.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Literal
 
 import feedparser
 
@@ -26,6 +29,7 @@ from aggregator.parse.build import (
 from aggregator.parse.dates import from_struct_time
 from aggregator.parse.discovery import looks_like_html
 from aggregator.parse.encoding import wide_to_utf8
+from aggregator.parse.fast import FastPathDeclined, parse_raw
 from aggregator.parse.jsonfeed import looks_like_json, parse_json_feed
 from aggregator.parse.sanitize import html_to_text, is_http_url, plain_title
 
@@ -34,10 +38,17 @@ MAX_ENTRIES = 10_000
 #: RSS <ttl> is in minutes; more than a week is a typo, and the scheduler clamps anyway.
 MAX_TTL_MINUTES = 7 * 24 * 60
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+#: ``auto``: the fast path when it is sure, else feedparser; the others force one engine.
+Engine = Literal["auto", "fast", "feedparser"]
 
 
 def parse_feed(
-    body: bytes, *, url: str, content_type: str | None = None, charset: str | None = None
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    charset: str | None = None,
+    engine: Engine = "auto",
 ) -> ParsedFeed:
     """Parse a feed document.
 
@@ -46,10 +57,13 @@ def parse_feed(
         url: the URL finally answered; base of relative links and ``Content-Location``.
         content_type: the HTTP ``Content-Type`` (its charset parameter counts).
         charset: the HTTP charset when the caller extracted it separately.
+        engine: how XML is read; ``fast`` and ``feedparser`` exist for tests and benchmarks.
 
     Raises:
         ParseError: empty, not a feed (an HTML page, garbage, JSON that is not JSON Feed),
-            or a feed parser failure. Nothing else, whatever the input.
+            or a feed parser failure. Nothing else, whatever the input. With
+            ``engine="fast"``, ``FastPathDeclined`` (a ParseError) when the fast path
+            does not take the document.
     """
     if not isinstance(body, bytes | bytearray | memoryview):
         raise ParseError("document is not bytes", url=url)
@@ -61,7 +75,7 @@ def parse_feed(
             return parse_json_feed(body, url=url, charset=charset)
         if looks_like_html(body):
             raise ParseError("not a feed: the document is an HTML page", url=url)
-        return _parse_xml(body, url=url, content_type=content_type, charset=charset)
+        return _parse_xml(body, url=url, content_type=content_type, charset=charset, engine=engine)
     except ParseError:
         raise
     except Exception as error:  # feedparser/expat/nh3 on hostile input (RecursionError too): wrapped here
@@ -80,25 +94,36 @@ def _headers(url: str, content_type: str | None, charset: str | None) -> dict[st
     return headers
 
 
-def _parse_xml(body: bytes, *, url: str, content_type: str | None, charset: str | None) -> ParsedFeed:
+def _parse_xml(body: bytes, *, url: str, content_type: str | None, charset: str | None, engine: Engine) -> ParsedFeed:
     wide = wide_to_utf8(body)
     if wide is not None:
         body, content_type, charset = wide, "application/xml; charset=utf-8", None
+    headers = _headers(url, content_type, charset)
+    if engine != "feedparser":
+        try:
+            version, feed_raw, raw_entries = parse_raw(body, headers)
+            if not version and not raw_entries:
+                # Not a feed: feedparser words the error (and reads what libxml2 may not).
+                raise FastPathDeclined("no RSS, Atom or RDF document found", url=url)
+            return _build(version, feed_raw, raw_entries, url=url)
+        except FastPathDeclined as declined:
+            if engine == "fast":
+                declined.url = url
+                raise
     # BytesIO, never the bytes themselves: feedparser opens a string that looks like a URL
     # or a file path (b"/etc/passwd" is a valid path).
-    result = feedparser.parse(
-        io.BytesIO(body),
-        response_headers=_headers(url, content_type, charset),
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    result = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     version = result.get("version") or ""
     raw_entries = result.get("entries") or []
     if not version and not raw_entries:
         reason = result.get("bozo_exception")
         detail = f" ({type(reason).__name__}: {reason})" if reason else ""
         raise ParseError(f"not a feed: no RSS, Atom or RDF document found{detail}"[:500], url=url)
-    feed_raw: Any = result.get("feed") or {}
+    return _build(version, result.get("feed") or {}, raw_entries, url=url)
+
+
+def _build(version: str, feed_raw: Any, raw_entries: Any, *, url: str) -> ParsedFeed:
+    """feedparser's raw dictionaries (from either engine) to the typed result."""
     feed = _feed_data(feed_raw, url=url, version=version or None)
     entries = (_entry(raw, url=url, feed_language=feed.language, atom=version.startswith("atom")) for raw in raw_entries[:MAX_ENTRIES])
     return ParsedFeed(feed=feed, entries=dedupe_entries(e for e in entries if e is not None))

@@ -13,6 +13,7 @@ from .index_log import IndexLogRepo, LogRow
 from .meta import MetaRepo
 from .migrate import upgrade
 from .outbox import OutboxRepo
+from .search import SearchRepo
 from .sources import SourceRepo
 
 __all__ = ["Cursor", "LogRow", "SaveResult", "Store", "default_url", "normalize_url"]
@@ -30,6 +31,7 @@ class Store:
         self.outbox = OutboxRepo(self.db)
         self.hosts = HostRepo(self.db)
         self.meta = MetaRepo(self.db)
+        self.search = SearchRepo(self.db)
 
     @property
     def dialect(self) -> str:
