@@ -308,10 +308,10 @@ async def _serve_app(app: Any, host: str, port: int) -> Any:
 
 def _make_app(rt: Runtime, config: Config, store: Store) -> tuple[Any, Any]:
     from .index import open_index
-    from .webapp import create_app
+    from .webapp import PAGE_CACHE_SECONDS, create_app
 
     index = open_index(store, rt.data_dir)
-    return create_app(store=store, config=config, index=index), index
+    return create_app(store=store, config=config, index=index, cache_seconds=PAGE_CACHE_SECONDS), index
 
 
 def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ def fill(store: Store, configs: tuple[SourceConfig, ...], total: int) -> float:
     return time.perf_counter() - started
 
 
-def serve_app(url: str, data_dir: str, n_sources: int, port: int, with_index: bool) -> None:
+def serve_app(url: str, data_dir: str, n_sources: int, port: int, with_index: bool, cache_seconds: float) -> None:
     from aggregator.webapp import create_app
 
     store = Store(url)
@@ -85,7 +85,7 @@ def serve_app(url: str, data_dir: str, n_sources: int, port: int, with_index: bo
         from aggregator.index import open_index
 
         index = open_index(store, Path(data_dir))
-    app = create_app(store=store, config=Config(sources=sources(n_sources)), index=index)
+    app = create_app(store=store, config=Config(sources=sources(n_sources)), index=index, cache_seconds=cache_seconds)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
@@ -177,10 +177,14 @@ def main() -> None:
     entries = store.entries.count()
     store.close()
 
+    from aggregator.webapp import PAGE_CACHE_SECONDS
+
     ctx = multiprocessing.get_context("spawn")
-    app_port, ceiling_port = free_port(), free_port()
+    app_port, raw_port, ceiling_port = free_port(), free_port(), free_port()
     procs = [
-        ctx.Process(target=serve_app, args=(url, str(data_dir), args.sources, app_port, with_index), daemon=True),
+        # as `aggregator serve` runs it (micro-cache on), and rendering every request
+        ctx.Process(target=serve_app, args=(url, str(data_dir), args.sources, app_port, with_index, PAGE_CACHE_SECONDS), daemon=True),
+        ctx.Process(target=serve_app, args=(url, str(data_dir), args.sources, raw_port, with_index, 0.0), daemon=True),
         ctx.Process(target=serve_ceiling, args=(ceiling_port,), daemon=True),
     ]
     for p in procs:
@@ -189,16 +193,19 @@ def main() -> None:
     if with_index:
         routes.insert(2, "/search?q=gr%C3%A8ve")
 
-    async def run() -> dict[str, dict[str, float]]:
-        await wait_ready(f"http://127.0.0.1:{app_port}/healthz")
+    async def run() -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        for port in (app_port, raw_port):
+            await wait_ready(f"http://127.0.0.1:{port}/healthz")
         await wait_ready(f"http://127.0.0.1:{ceiling_port}/")
         out = {"ceiling": await drive(f"http://127.0.0.1:{ceiling_port}/", args.concurrency, args.seconds)}
+        raw = {}
         for route in routes:
             out[route] = await drive(f"http://127.0.0.1:{app_port}{route}", args.concurrency, args.seconds)
-        return out
+            raw[route] = await drive(f"http://127.0.0.1:{raw_port}{route}", args.concurrency, args.seconds)
+        return out, raw
 
     try:
-        results = asyncio.run(run())
+        results, uncached = asyncio.run(run())
     finally:
         for p in procs:
             p.terminate()
@@ -208,8 +215,11 @@ def main() -> None:
         "bench": "web", "backend": url.split(":", 1)[0], "entries": entries, "sources": args.sources,
         "concurrency": args.concurrency, "seconds_per_route": args.seconds,
         "fill_s": round(fill_seconds, 1), "index_s": round(index_seconds, 1),
+        "page_cache_seconds": PAGE_CACHE_SECONDS,
         "routes": results,
+        "routes_uncached": uncached,
         "river_share_of_ceiling": round(results["/"]["rps"] / ceiling, 3) if ceiling else None,
+        "river_uncached_share_of_ceiling": round(uncached["/"]["rps"] / ceiling, 3) if ceiling else None,
     }, ensure_ascii=False))
 
 

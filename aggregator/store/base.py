@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -77,6 +77,13 @@ ENTRY_COLUMNS = (
     schema.entries.c.native_cid,
     schema.entries.c.story_id,
     schema.entries.c.deleted,
+)
+
+
+#: The same columns without the full ``content`` (pages and feeds show the summary; the
+#: content of long articles is most of a row's bytes).
+LIGHT_ENTRY_COLUMNS = tuple(
+    literal("").label("content") if c is schema.entries.c.content else c for c in ENTRY_COLUMNS
 )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, u
 
 from ..model import EntryChange, ExistingEntry, StoredEntry
 from . import schema
-from .base import ENTRY_COLUMNS, Database, row_to_entry
+from .base import ENTRY_COLUMNS, LIGHT_ENTRY_COLUMNS, Database, row_to_entry
 
 E = schema.entries
 S = schema.sources
@@ -216,12 +216,13 @@ class EntryRepo:
 
     # -- the readers' side --------------------------------------------------------------
 
-    def get_many(self, ids: Iterable[int]) -> dict[int, StoredEntry]:
+    def get_many(self, ids: Iterable[int], *, with_content: bool = True) -> dict[int, StoredEntry]:
         ids = list(ids)
+        columns = ENTRY_COLUMNS if with_content else LIGHT_ENTRY_COLUMNS
         out: dict[int, StoredEntry] = {}
         with self.db.read() as conn:
             for start in range(0, len(ids), 500):
-                query = select(*ENTRY_COLUMNS).join(S, S.c.id == E.c.source_id).where(E.c.id.in_(ids[start : start + 500]))
+                query = select(*columns).join(S, S.c.id == E.c.source_id).where(E.c.id.in_(ids[start : start + 500]))
                 for row in conn.execute(query):
                     entry = row_to_entry(row)
                     out[entry.id] = entry
@@ -236,6 +237,7 @@ class EntryRepo:
         limit: int = 50,
         before: Cursor | None = None,
         stories_only: bool = False,
+        with_content: bool = True,
     ) -> list[StoredEntry]:
         """Newest first with keyset pagination (never OFFSET).
 
@@ -243,7 +245,8 @@ class EntryRepo:
             stories_only: one row per story (its first entry), for the river; a source
                 filter shows that source's own entries instead.
         """
-        query = select(*ENTRY_COLUMNS).join(S, S.c.id == E.c.source_id).where(E.c.deleted.is_(False))
+        columns = ENTRY_COLUMNS if with_content else LIGHT_ENTRY_COLUMNS
+        query = select(*columns).join(S, S.c.id == E.c.source_id).where(E.c.deleted.is_(False))
         if source is not None:
             query = query.where(S.c.slug == source)
         elif stories_only:
@@ -260,14 +263,14 @@ class EntryRepo:
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query)]
 
-    def story_members(self, story_ids: Iterable[int]) -> dict[int, builtins.list[StoredEntry]]:
+    def story_members(self, story_ids: Iterable[int], *, with_content: bool = True) -> dict[int, builtins.list[StoredEntry]]:
         """Every live entry of these stories, for "also published by ..."."""
         ids = list(story_ids)
         out: dict[int, list[StoredEntry]] = {}
         if not ids:
             return out
         query = (
-            select(*ENTRY_COLUMNS)
+            select(*(ENTRY_COLUMNS if with_content else LIGHT_ENTRY_COLUMNS))
             .join(S, S.c.id == E.c.source_id)
             .where(E.c.story_id.in_(ids), E.c.deleted.is_(False))
             .order_by(E.c.published, E.c.id)

@@ -15,6 +15,8 @@ from aiohttp import web
 from ..model import Clock, Config, utcnow
 from ..store import Store
 from . import api, pages
+from .cache import ResponseCache, cache_middleware
+from .context import ui_locale
 from .data import SourceDirectory
 from .http import add_security_headers, timing_middleware
 from .keys import CLOCK, CONFIG, DIRECTORY, EXECUTOR, INDEX, METRICS, RENDERER, STORE
@@ -24,20 +26,37 @@ from .render import Renderer
 if TYPE_CHECKING:
     from .search import SearchIndexLike
 
-__all__ = ["create_app"]
+__all__ = ["PAGE_CACHE_SECONDS", "create_app"]
 
 READ_THREADS = 10
 
 
+#: What ``aggregator serve`` and ``run`` use: pages may lag the store by this many seconds.
+PAGE_CACHE_SECONDS = 5.0
+
+
 def create_app(
-    *, store: Store, config: Config, index: SearchIndexLike | None = None, clock: Clock = utcnow
+    *,
+    store: Store,
+    config: Config,
+    index: SearchIndexLike | None = None,
+    clock: Clock = utcnow,
+    cache_seconds: float = 0.0,
 ) -> web.Application:
     """Build the application over an open store (and optionally a search index).
 
     The caller owns ``store`` and ``index`` and closes them; the app owns what it builds
     itself (templates, caches, metrics) and drops them in its cleanup context.
+
+    Args:
+        cache_seconds: keep rendered public pages, feeds and API answers this long (see
+            ``cache.py``); 0 renders every request (tests see writes at once).
     """
-    app = web.Application(middlewares=[timing_middleware, pages.error_pages], client_max_size=64 * 1024)
+    cache = ResponseCache(cache_seconds)
+    app = web.Application(
+        middlewares=[timing_middleware, pages.error_pages, cache_middleware(cache, ui_locale)],
+        client_max_size=64 * 1024,
+    )
     app[STORE] = store
     app[CONFIG] = config
     app[INDEX] = index

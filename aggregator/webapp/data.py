@@ -61,7 +61,7 @@ def river_page(store: Store, filters: Filters, cursor: Cursor | None, limit: int
     """Newest stories first; a source filter shows that source's own entries."""
     rows = store.entries.list(
         source=filters.source, tag=filters.tag, language=filters.lang,
-        limit=limit + 1, before=cursor, stories_only=True,
+        limit=limit + 1, before=cursor, stories_only=True, with_content=False,
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -83,7 +83,7 @@ def search_page(store: Store, index: SearchIndexLike | None, filters: Filters, o
     except SearchQueryError as exc:
         return Page(items=[], error=exc.message, total=0)
     ids = [int(hit.id) for hit in results.hits]
-    entries = store.entries.get_many(ids)
+    entries = store.entries.get_many(ids, with_content=False)
     rows = [entries[i] for i in ids if i in entries and not entries[i].deleted]
     items = _with_story_members(store, rows)
     total = int(results.total)
@@ -96,7 +96,7 @@ def search_page(store: Store, index: SearchIndexLike | None, filters: Filters, o
 
 def _with_story_members(store: Store, rows: list[StoredEntry]) -> list[RiverItem]:
     story_ids = [e.story_id for e in rows if e.story_id is not None]
-    members = store.entries.story_members(story_ids) if story_ids else {}
+    members = store.entries.story_members(story_ids, with_content=False) if story_ids else {}
     items = []
     for entry in rows:
         seen = {entry.source}

@@ -59,7 +59,7 @@ def etag_for(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
     if header.strip() == "*":
         return True
     bare = etag.strip('"')
@@ -99,7 +99,7 @@ def conditional(
     if status == 200 and request.method in ("GET", "HEAD"):
         inm = request.headers.get("If-None-Match")
         if inm is not None:
-            if _etag_matches(inm, etag):
+            if etag_matches(inm, etag):
                 return web.Response(status=304, headers=headers)
         elif last_modified is not None and (ims := request.headers.get("If-Modified-Since")):
             try:

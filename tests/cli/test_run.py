@@ -69,7 +69,7 @@ async def test_run_crawls_indexes_serves_and_stops_cleanly(tmp_path: Path) -> No
                     assert "Rassemblement devant la préfecture" in await r.text()
         finally:
             proc.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(proc.communicate(), timeout=45)
+            _, err = await asyncio.wait_for(proc.communicate(), timeout=45)
         assert proc.returncode == 0, err.decode()[-3000:]
         events = [json.loads(line).get("event") for line in err.decode().splitlines() if line.startswith("{")]
         assert "crawl.source" in events and "web.listening" in events
