@@ -1,8 +1,12 @@
-"""Parse throughput: ``parse_feed`` against plain ``feedparser.parse`` on the corpus' big feeds.
+"""Parse throughput: ``parse_feed`` against plain ``feedparser.parse``, side by side.
 
-Run: ``.venv/bin/python bench/parse.py [--files N] [--rounds R]``. Prints one JSON line per
-parser: feeds/s, MB/s and entries/s over the same files, so the figures sit side by side.
-Not a test: timings depend on the machine.
+Run: ``.venv/bin/python bench/parse.py [--files N] [--generated N] [--rounds R]``. Two sets
+of documents: the corpus' biggest RSS/Atom/RDF/SPIP feeds, and the crawl benchmark's
+generated SPIP-like feeds (``bench.crawl.make_feed``). For each set, one JSON line per
+parser: feeds/s, MB/s and entries/s over the same documents. ``parse_feed`` runs with
+``engine="auto"`` (the lxml fast path when it is sure, else feedparser) and with
+``engine="feedparser"`` (the reference path); ``fast_share`` is the share of documents the
+fast path took. Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "feeds"
 sys.path.insert(0, str(ROOT))
 
+from aggregator.parse.fast import FastPathDeclined  # noqa: E402
 from aggregator.parse.feed import parse_feed  # noqa: E402
+from bench.crawl import make_feed  # noqa: E402
 
 
 def _biggest(count: int) -> list[Path]:
@@ -29,7 +35,7 @@ def _biggest(count: int) -> list[Path]:
     return sorted(files, key=lambda p: p.stat().st_size, reverse=True)[:count]
 
 
-def _measure(name: str, parse: Callable[[bytes], int], bodies: list[bytes], rounds: int) -> dict[str, object]:
+def _measure(name: str, parse: Callable[[bytes], int], bodies: list[bytes], rounds: int, documents: str) -> dict[str, object]:
     entries = 0
     start = time.perf_counter()
     for _ in range(rounds):
@@ -40,6 +46,7 @@ def _measure(name: str, parse: Callable[[bytes], int], bodies: list[bytes], roun
     size = sum(len(b) for b in bodies) * rounds
     return {
         "bench": "parse",
+        "documents": documents,
         "parser": name,
         "feeds": feeds,
         "avg_kb": round(size / feeds / 1024, 1),
@@ -50,15 +57,29 @@ def _measure(name: str, parse: Callable[[bytes], int], bodies: list[bytes], roun
     }
 
 
+def _fast_share(bodies: list[bytes], url: str) -> float:
+    taken = 0
+    for body in bodies:
+        try:
+            parse_feed(body, url=url, engine="fast")
+            taken += 1
+        except FastPathDeclined:
+            pass
+    return round(taken / len(bodies), 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=8, help="how many of the biggest corpus feeds")
+    parser.add_argument("--generated", type=int, default=40, help="how many make_feed() documents")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    if not CORPUS.is_dir():
-        sys.exit(f"corpus not found at {CORPUS}")
-    bodies = [p.read_bytes() for p in _biggest(args.files)]
     url = "https://example.org/feed"
+    sets = {"make_feed": [make_feed(n, 1) for n in range(args.generated)]}
+    if CORPUS.is_dir():
+        sets["corpus_biggest"] = [p.read_bytes() for p in _biggest(args.files)]
+    else:
+        print(f"corpus not found at {CORPUS}: generated feeds only", file=sys.stderr)
 
     def plain(body: bytes) -> int:
         return len(feedparser.parse(io.BytesIO(body), response_headers={"content-location": url}).entries)
@@ -71,11 +92,24 @@ def main() -> None:
             ).entries
         )
 
-    def ours(body: bytes) -> int:
+    def reference(body: bytes) -> int:
+        return len(parse_feed(body, url=url, engine="feedparser").entries)
+
+    def auto(body: bytes) -> int:
         return len(parse_feed(body, url=url).entries)
 
-    for name, parse in (("feedparser-default", plain), ("feedparser-no-sanitize", unsanitized), ("parse_feed", ours)):
-        print(json.dumps(_measure(name, parse, bodies, args.rounds)), flush=True)
+    parsers = (
+        ("feedparser-default", plain),
+        ("feedparser-no-sanitize", unsanitized),
+        ("parse_feed-feedparser", reference),
+        ("parse_feed-auto", auto),
+    )
+    for documents, bodies in sets.items():
+        for name, parse in parsers:
+            line = _measure(name, parse, bodies, args.rounds, documents)
+            if name == "parse_feed-auto":
+                line["fast_share"] = _fast_share(bodies, url)
+            print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":

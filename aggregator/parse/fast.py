@@ -19,6 +19,7 @@ feedparser's field for field.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import xml.parsers.expat
 from collections.abc import Callable
@@ -38,22 +39,10 @@ _XML_NS = "http://www.w3.org/XML/1998/namespace"
 _XLINK_NS = "http://www.w3.org/1999/xlink"
 #: feedparser's table of known namespaces (lower-cased URI -> its standard prefix).
 _KNOWN = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()}
-_STANDARD_PREFIXES = frozenset(p.lower() for p in _KNOWN.values() if p)
 #: Names feedparser has a start or end handler for (``_start_dc_creator`` -> ``dc_creator``).
 _FP_STARTS = frozenset(n[len("_start_"):] for n in dir(_FeedParserMixin) if n.startswith("_start_"))
 _FP_ENDS = frozenset(n[len("_end_"):] for n in dir(_FeedParserMixin) if n.startswith("_end_"))
 _FEEDPARSER_HANDLED = _FP_STARTS | _FP_ENDS
-#: Keys feed.py reads (and their FeedParserDict aliases): an unknown element storing under
-#: one of them would change the result, so such documents go to feedparser.
-_READ_KEYS = frozenset({
-    "title", "title_detail", "summary", "summary_detail", "content", "link", "links", "id",
-    "guid", "author", "author_detail", "authors", "published_parsed", "updated_parsed",
-    "date_parsed", "modified_parsed", "issued_parsed", "language", "tags", "media_thumbnail",
-    "media_content", "image", "ttl", "subtitle", "subtitle_detail", "tagline", "tagline_detail",
-    "description", "description_detail", "category", "textinput", "source", "published",
-    "updated", "date", "modified", "issued", "href", "url", "rights", "copyright", "item",
-    "items", "entries", "feed", "channel",
-})
 #: FeedParserDict.__setitem__ stores these keys under another name.
 _KEYMAP = {
     "channel": "feed", "items": "entries", "guid": "id", "date": "updated",
@@ -63,9 +52,11 @@ _KEYMAP = {
     "copyright": "rights", "copyright_detail": "rights_detail", "tagline": "subtitle",
     "tagline_detail": "subtitle_detail",
 }
+_VERSION_NAMESPACES = frozenset({"http://my.netscape.com/rdf/simple/0.9/", "http://purl.org/rss/1.0/", "http://www.w3.org/2005/atom"})
 _CAN_BE_RELATIVE_URI = frozenset(_FeedParserMixin.can_be_relative_uri)
 _HTML_TYPES = frozenset(_FeedParserMixin.html_types)
 _DECLARATIONS = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_C1 = re.compile("[\x80-\x9f]")
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")
 _looks_like_html = _FeedParserMixin.looks_like_html
@@ -181,13 +172,24 @@ class _Reader:
         self.depth = 0
         self.has_content = 0
         self.guidislink = 0
+        self.psc_chapters_flag = False
         self.property_depth_map: dict[int, dict[str, int]] = {}
         self._names: dict[tuple[str, str | None], tuple[str, str, str]] = {}
         self._bind_namespaces(declarations, root)
-        # feedparser re-derives the base at every element; without xml:base (refused
-        # below) it is this value throughout, provided the derivation is idempotent.
-        self.baseuri = make_safe_absolute_uri(base, base) or base
-        if (make_safe_absolute_uri(self.baseuri, self.baseuri) or self.baseuri) != self.baseuri:
+        # feedparser re-derives the base at every element (a urljoin each time); it only
+        # changes at xml:base, provided the derivation is idempotent, which is checked.
+        self.baseuri = ""
+        self.basestack: list[str] = []
+        self._derive_base(base)
+
+    def _derive_base(self, given: str | None) -> None:
+        """feedparser's unknown_starttag on xml:base: the new base, safe and absolute."""
+        given = given or self.baseuri
+        if self.baseuri:
+            self.baseuri = make_safe_absolute_uri(self.baseuri, given) or self.baseuri
+        else:
+            self.baseuri = _urljoin(self.baseuri, given)
+        if self.baseuri and (make_safe_absolute_uri(self.baseuri, self.baseuri) or self.baseuri) != self.baseuri:
             raise FastPathDeclined("base URI not stable")
 
     # -- namespaces -------------------------------------------------------------------
@@ -196,21 +198,26 @@ class _Reader:
         if len(own) > len(declarations) or set(declarations[: len(own)]) != own:
             raise FastPathDeclined("root namespace declarations unclear")
         bound: dict[str | None, str] = {}
+        #: feedparser's namespacemap: the document's prefix -> the standard prefix.
+        self.namespacemap: dict[str, str] = {}
         self.unknown_prefixes: dict[str, set[str | None]] = {}
         for prefix, uri in declarations:
             if uri == _XLINK_NS:
                 raise FastPathDeclined("xlink namespace")  # feedparser copies it into attributes
-            if bound.setdefault(prefix, uri) != uri:
+            if prefix and bound.setdefault(prefix, uri) != uri:
+                # feedparser's prefix tables change mid-document; this reading is static.
                 raise FastPathDeclined(f"namespace prefix {prefix!r} rebound")
-            lower = _normal_uri(uri).lower()
-            standard = _KNOWN.get(lower)
+            standard = _KNOWN.get(_normal_uri(uri).lower())
             if standard is None:
                 self.unknown_prefixes.setdefault(_normal_uri(uri), set()).add(prefix)
-            elif prefix and prefix != standard and prefix.lower() in _STANDARD_PREFIXES:
-                raise FastPathDeclined(f"prefix {prefix!r} bound to another standard namespace")
-        # feedparser's track_namespace, for the root's declarations (those come first):
-        # the first RSS 1.0/0.90/Atom namespace names the version.
-        for prefix, uri in declarations[: len(own)]:
+            elif prefix:
+                self.namespacemap[prefix] = standard
+        # The root's declarations come first, in document order.
+        self._track_versions(declarations[: len(own)])
+
+    def _track_versions(self, declarations: list[tuple[str | None, str]]) -> None:
+        """feedparser's track_namespace: the first RSS 1.0/0.90/Atom namespace names the version."""
+        for prefix, uri in declarations:
             lower = uri.lower()
             if not self.version:
                 if (prefix, lower) == (None, "http://my.netscape.com/rdf/simple/0.9/"):
@@ -219,6 +226,16 @@ class _Reader:
                     self.version = "rss10"
                 elif lower == "http://www.w3.org/2005/atom":
                     self.version = "atom10"
+
+    def _track_local(self, element: Any) -> None:
+        """Namespaces declared below the root still name the version while it is unknown."""
+        parent = element.getparent()
+        inherited = parent.nsmap if parent is not None else {}
+        local = [(p, u) for p, u in element.nsmap.items() if inherited.get(p) != u]
+        relevant = [d for d in local if d[1].lower() in _VERSION_NAMESPACES]
+        if len(relevant) > 1:
+            raise FastPathDeclined("several version namespaces on one element")
+        self._track_versions(relevant)
 
     def _name(self, tag: str, prefix: str | None) -> tuple[str, str, str]:
         """(tag as feedparser names it, its handler suffix, its mapped prefix) for an lxml tag."""
@@ -235,21 +252,19 @@ class _Reader:
         standard = _KNOWN.get(uri.lower())
         if standard is None:
             # feedparser names it after the first named prefix bound to that URI so far,
-            # else by its local name: refuse when either reading could matter.
+            # else by its local name alone: refuse when the document makes that unclear.
             candidates = self.unknown_prefixes.get(uri, set())
             if len(candidates) != 1:
                 raise FastPathDeclined(f"namespace {uri!r} bound to several prefixes")
             (only,) = candidates
-            full = local if only is None else f"{only.lower()}:{local}"
-            suffix = full.replace(":", "_")
-            if suffix in _FEEDPARSER_HANDLED or suffix in _READ_KEYS or local in _READ_KEYS:
-                raise FastPathDeclined(f"element {local!r} in unknown namespace {uri!r}")
-            mapped = "" if only is None else only.lower()
+            standard = "" if only is None else only.lower()
         else:
             standard = standard.lower()
-            full = f"{standard}:{local}" if standard else local
-            suffix = f"{standard}_{local}" if standard else local
-            mapped = standard
+        if self.namespacemap.get(standard, standard) != standard:
+            raise FastPathDeclined(f"prefix {standard!r} bound to another namespace")
+        full = f"{standard}:{local}" if standard else local
+        suffix = f"{standard}_{local}" if standard else local
+        mapped = standard
         cached = (full, suffix, mapped)
         self._names[key] = cached
         return cached
@@ -279,6 +294,8 @@ class _Reader:
 
     # -- the walk ---------------------------------------------------------------------
     def walk(self, element: Any) -> None:
+        if not self.version and element.getparent() is not None:
+            self._track_local(element)
         full, suffix, mapped = self._name(element.tag, element.prefix)
         attrs = self._attrs(element) if element.attrib else {}
         self.start(full, suffix, mapped, attrs)
@@ -298,8 +315,10 @@ class _Reader:
 
     def start(self, tag: str, suffix: str, mapped: str, attrs: dict[str, Any]) -> None:
         self.depth += 1
-        if "xml:base" in attrs or "base" in attrs:
-            raise FastPathDeclined("xml:base")
+        given = attrs.get("xml:base", attrs.get("base"))
+        if given:
+            self._derive_base(given)
+        self.basestack.append(self.baseuri)
         lang = attrs.get("xml:lang", attrs.get("lang"))
         if lang == "":
             lang = None
@@ -331,6 +350,10 @@ class _Reader:
             raise FastPathDeclined(f"element {tag!r} not ported")
         else:
             self.pop(suffix)
+        if self.basestack:
+            self.basestack.pop()
+            if self.basestack and self.basestack[-1]:
+                self.baseuri = self.basestack[-1]
         self.langstack.pop()
         if self.langstack:
             self.lang = self.langstack[-1]
@@ -355,18 +378,17 @@ class _Reader:
             raise FastPathDeclined("base64 content")
         if element in _CAN_BE_RELATIVE_URI and output and (element != "id" or self.guidislink):
             output = _urljoin(self.baseuri or "", output)
-        if not self.version.startswith("atom") and self.contentparams.get("type") == "text/plain":
-            if _looks_like_html(output):
-                self.contentparams["type"] = "text/html"
+        plain = self.contentparams.get("type") == "text/plain"
+        if plain and not self.version.startswith("atom") and _looks_like_html(output):
+            self.contentparams["type"] = "text/html"  # RSS "text" that is HTML in practice
         self.contentparams.pop("mode", None)
         self.contentparams.pop("base64", None)
         if not output.isascii():
             # feedparser's repair of UTF-8 read as ISO-8859-1, then of windows-1252 C1 codes.
-            try:
+            with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
                 output = output.encode("iso-8859-1").decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                pass
-            output = output.translate(_cp1252)
+            if _C1.search(output):
+                output = output.translate(_cp1252)  # a dict lookup per character: only when needed
         if element in ("category", "tags", "itunes_keywords"):
             return output
         if element == "title" and -1 < self.title_depth <= self.depth:
@@ -945,6 +967,48 @@ class _Reader:
         value = self.pop("media_player")
         self._get_context()["media_player"]["content"] = value
 
+    # GeoRSS, Podlove chapters, Creative Commons: only their effect on the element stack
+    # and on ``links`` matters here.
+    def _start_georss_geometry(self, attrs: dict[str, Any]) -> None:
+        self.push("geometry", 0)
+        self._get_context()["where"] = _Ctx()
+
+    def _end_georss_geometry(self) -> None:
+        self.pop("geometry")
+
+    def _end_georss_where(self) -> None:
+        self.pop("where")
+
+    def _start_psc_chapters(self, attrs: dict[str, Any]) -> None:
+        if "psc_chapters" not in self._get_context():
+            self.psc_chapters_flag = True
+            self._get_context()["psc_chapters"] = _Ctx(attrs)
+
+    def _end_psc_chapters(self) -> None:
+        self.psc_chapters_flag = False
+
+    def _start_psc_chapter(self, attrs: dict[str, Any]) -> None:
+        if self.psc_chapters_flag and not isinstance(attrs.get("start"), str):
+            raise FastPathDeclined("chapter without start")  # feedparser raises TypeError
+
+    def _start_cc_license(self, attrs: dict[str, Any]) -> None:
+        link = _Ctx(rel="license")
+        if attrs.get("rdf:resource"):
+            link["href"] = attrs["rdf:resource"]
+        self._get_context().setdefault("links", []).append(link)
+
+    def _start_creativecommons_license(self, attrs: dict[str, Any]) -> None:
+        self.push("license", 1)
+
+    def _end_creativecommons_license(self) -> None:
+        value = self.pop("license")
+        context = self._get_context()
+        link = _Ctx(rel="license")
+        if value:
+            link["href"] = value
+        context.setdefault("links", []).append(link)
+        del context["license"]
+
     # iTunes (namespaces/itunes.py)
     def _start_itunes_owner(self, attrs: dict[str, Any]) -> None:
         self.inpublisher = 1
@@ -989,7 +1053,7 @@ def _map_content_type(content_type: Any) -> str:
 
 
 def _enforce_href(attrs: dict[str, Any]) -> dict[str, Any]:
-    href = attrs.get("url", attrs.get("uri", attrs.get("href", None)))
+    href = attrs.get("url", attrs.get("uri", attrs.get("href")))
     if href:
         attrs.pop("url", None)
         attrs.pop("uri", None)
@@ -1044,6 +1108,10 @@ _STARTS: dict[str, Callable[[_Reader, dict[str, Any]], None]] = {
     "media_player": R._start_media_player,
     "itunes_owner": R._start_itunes_owner, "itunes_category": R._start_itunes_category,
     "itunes_image": R._start_itunes_image, "itunes_link": R._start_itunes_image,
+    "georss_point": R._start_georss_geometry, "georss_line": R._start_georss_geometry,
+    "georss_polygon": R._start_georss_geometry, "georss_box": R._start_georss_geometry,
+    "psc_chapters": R._start_psc_chapters, "psc_chapter": R._start_psc_chapter,
+    "cc_license": R._start_cc_license, "creativecommons_license": R._start_creativecommons_license,
 }
 _ENDS: dict[str, Callable[[_Reader], None]] = {
     "channel": R._end_channel, "feed": R._end_channel,
@@ -1084,5 +1152,9 @@ _ENDS: dict[str, Callable[[_Reader], None]] = {
     "media_player": R._end_media_player,
     "itunes_owner": R._end_itunes_owner, "itunes_keywords": R._end_itunes_keywords,
     "itunes_block": R._end_itunes_block, "itunes_explicit": R._end_itunes_explicit,
+    "georss_point": R._end_georss_geometry, "georss_line": R._end_georss_geometry,
+    "georss_polygon": R._end_georss_geometry, "georss_box": R._end_georss_geometry,
+    "georss_where": R._end_georss_where, "psc_chapters": R._end_psc_chapters,
+    "creativecommons_license": R._end_creativecommons_license,
 }
 del R

