@@ -114,11 +114,14 @@ class Crawler:
         wanted = list(slugs) if slugs is not None else (list(self.sources) if every else None)
         seen: set[str] = set()
         semaphore = asyncio.Semaphore(self.concurrency)
-        batch = max(self.concurrency * 2, 16)
+        batch = max(self.concurrency * 4, 16)
 
-        async def one(slug: str) -> SourceOutcome:
+        unchanged: list[tuple[str, datetime, datetime, str | None]] = []
+
+        async def one(state: SourceState) -> SourceOutcome:
+            slug = state.slug
             async with semaphore:
-                outcome = await self.crawl_source(self.sources[slug])
+                outcome = await self.crawl_source(self.sources[slug], state, unchanged=unchanged)
             if progress is not None:
                 done = len(report.outcomes) + 1
                 progress(done, max(len(wanted) if wanted is not None else len(seen), done), slug)
@@ -130,33 +133,53 @@ class Crawler:
             if remaining == []:
                 break
             leased = await asyncio.to_thread(
-                self.store.sources.lease, self.owner, self.clock(), seconds=self.lease_seconds, limit=batch,
-                slugs=remaining, due_only=wanted is None, include_disabled=wanted is not None,
+                self.store.sources.lease_states, self.owner, self.clock(), seconds=self.lease_seconds,
+                limit=batch, slugs=remaining, due_only=wanted is None, include_disabled=wanted is not None,
             )
-            leased = [s for s in leased if s not in seen and s in self.sources]
+            leased = [s for s in leased if s.slug not in seen and s.slug in self.sources]
             if not leased:
                 break
-            seen.update(leased)
+            seen.update(s.slug for s in leased)
             try:
                 await asyncio.gather(*(one(s) for s in leased))
             finally:
-                # a cancelled or crashed pass gives its remaining leases back at once
+                # unchanged sources are recorded together; a cancelled or crashed pass
+                # gives its remaining leases back at once
+                done, unchanged[:] = list(unchanged), []
+                await asyncio.to_thread(self.store.sources.record_not_modified_many, done)
                 await asyncio.to_thread(self.store.sources.release, self.owner)
         report.seconds = time.monotonic() - started
         log.info("crawl.pass", extra={"fields": report.as_json()})
         return report
 
-    async def crawl_source(self, source: SourceConfig) -> SourceOutcome:
-        """Read, decide, store and reschedule one source; known failures are recorded."""
-        state = await asyncio.to_thread(self.store.sources.get, source.slug)
+    async def crawl_source(
+        self,
+        source: SourceConfig,
+        state: SourceState | None = None,
+        *,
+        unchanged: list[tuple[str, datetime, datetime, str | None]] | None = None,
+    ) -> SourceOutcome:
+        """Read, decide, store and reschedule one source; known failures are recorded.
+
+        Args:
+            state: the source's stored state when the caller already has it (a lease).
+            unchanged: where to put a not-modified outcome for the caller to record in a
+                batch; without it, it is recorded at once.
+        """
         if state is None:
-            raise AggregatorError(f"source {source.slug} is not in the store; run db upgrade and sync first")
+            state = await asyncio.to_thread(self.store.sources.get, source.slug)
+            if state is None:
+                raise AggregatorError(f"source {source.slug} is not in the store; run db upgrade and sync first")
         started = time.monotonic()
         try:
             read = await self.reader.read(source, state)
         except AggregatorError as exc:
             return await self._failed(source, state, exc)
         now = self.clock()
+        if read.parsed is None and unchanged is not None:
+            next_fetch = jittered(now, self._not_modified_interval(state, read, now), self.rng)
+            unchanged.append((source.slug, now, next_fetch, read.url))
+            return SourceOutcome(source.slug, "not_modified")
         try:
             outcome = await asyncio.to_thread(self._store_read, source, state, read, now)
         except AggregatorError as exc:
@@ -170,17 +193,11 @@ class Crawler:
 
     def _store_read(self, source: SourceConfig, state: SourceState, read: ReadResult, now: datetime) -> SourceOutcome:
         settings = self.config.settings
-        previous = None
-        if state.next_fetch and state.last_fetch and state.status in ("ok", "not_modified"):
-            previous = (state.next_fetch - state.last_fetch).total_seconds()
+        previous = _previous_interval(state)
         fetch = read.fetch
         if read.parsed is None:
-            interval = success_interval(
-                (), now=now, min_interval=settings.min_interval, max_interval=settings.max_interval,
-                max_age=fetch.max_age if fetch else None, previous=previous,
-            )
-            self.store.sources.record_success(
-                source.slug, now=now, next_fetch=jittered(now, interval, self.rng), not_modified=True, url=read.url,
+            self.store.sources.record_not_modified_many(
+                [(source.slug, now, jittered(now, self._not_modified_interval(state, read, now), self.rng), read.url)]
             )
             return SourceOutcome(source.slug, "not_modified")
         parsed = read.parsed
@@ -215,6 +232,14 @@ class Crawler:
             resolved_id=read.resolved_id,
         )
         return SourceOutcome(source.slug, "ok", saved.new, saved.updated)
+
+    def _not_modified_interval(self, state: SourceState, read: ReadResult, now: datetime) -> float:
+        """Nothing new: the previous pace, slowed a little, within the server's max-age."""
+        settings = self.config.settings
+        return success_interval(
+            (), now=now, min_interval=settings.min_interval, max_interval=settings.max_interval,
+            max_age=read.fetch.max_age if read.fetch else None, previous=_previous_interval(state),
+        )
 
     async def _failed(self, source: SourceConfig, state: SourceState, exc: AggregatorError) -> SourceOutcome:
         now = self.clock()
@@ -266,3 +291,9 @@ class Crawler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
 
+
+def _previous_interval(state: SourceState) -> float | None:
+    """The interval chosen after the last successful fetch, if that is what we know."""
+    if state.next_fetch and state.last_fetch and state.status in ("ok", "not_modified"):
+        return (state.next_fetch - state.last_fetch).total_seconds()
+    return None
