@@ -10,6 +10,7 @@ stateless), bounded, keyed by path, query and interface language, and off when
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,10 @@ class ResponseCache:
         self.max_entries = max_entries
         self.clock = clock
         self._items: OrderedDict[tuple[str, str, str], Cached] = OrderedDict()
+        #: Renders under way: concurrent misses of one key wait for the same render
+        #: instead of all rendering it (an expired popular page would otherwise make
+        #: every waiting reader pay for it at once).
+        self.in_flight: dict[tuple[str, str, str], asyncio.Future[Cached | None]] = {}
 
     def get(self, key: tuple[str, str, str]) -> Cached | None:
         item = self._items.get(key)
@@ -76,13 +81,22 @@ def cache_middleware(cache: ResponseCache, locale_of: Callable[[web.Request], st
             return await handler(request)
         key = (request.path, request.query_string, locale_of(request))
         item = cache.get(key)
+        if item is None and key in cache.in_flight:
+            item = await asyncio.shield(cache.in_flight[key])
         if item is None:
-            # Render the full page (not a 304 for this one client), then keep it.
-            plain = CIMultiDict((k, v) for k, v in request.headers.items() if k not in CONDITIONAL_HEADERS)
-            response = await handler(request.clone(headers=plain))
-            if response.status != 200 or not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+            waiting: asyncio.Future[Cached | None] = asyncio.get_running_loop().create_future()
+            cache.in_flight[key] = waiting
+            try:
+                # Render the full page (not a 304 for this one client), then keep it.
+                plain = CIMultiDict((k, v) for k, v in request.headers.items() if k not in CONDITIONAL_HEADERS)
+                response = await handler(request.clone(headers=plain))
+                if response.status == 200 and isinstance(response, web.Response) and isinstance(response.body, bytes):
+                    item = cache.put(key, response)
+            finally:
+                del cache.in_flight[key]
+                waiting.set_result(item)  # None: the waiters render for themselves
+            if item is None:
                 return response
-            item = cache.put(key, response)
         headers = CIMultiDict(item.headers)
         inm = request.headers.get("If-None-Match")
         if inm is not None and etag_matches(inm, headers.get("ETag", "")):

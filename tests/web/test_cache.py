@@ -43,3 +43,26 @@ async def test_cached_then_expired_and_304_from_cache(aiohttp_client: Any) -> No
     r = await client.get("/", headers={"If-None-Match": '"v1"'})
     assert r.status == 200 and await r.text() == "render 6"  # expired: rendered again, new ETag
     assert calls[-1] is None  # the handler never sees the client's validators on a miss
+
+
+async def test_concurrent_misses_render_once(aiohttp_client: Any) -> None:
+    import asyncio
+
+    renders = 0
+    gate = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal renders
+        renders += 1
+        await gate.wait()
+        return web.Response(text="page", headers={"ETag": '"p"'})
+
+    app = web.Application(middlewares=[cache_middleware(ResponseCache(5), lambda r: "fr")])
+    app.router.add_get("/", slow)
+    client = await aiohttp_client(app)
+    pending = [asyncio.create_task(client.get("/")) for _ in range(8)]
+    await asyncio.sleep(0.2)
+    gate.set()
+    responses = await asyncio.gather(*pending)
+    assert [await r.text() for r in responses] == ["page"] * 8
+    assert renders == 1
