@@ -164,7 +164,7 @@ class OutboxRepo:
 
     # -- status for `sources --json` and the web ----------------------------------------
 
-    def status_by_source(self) -> dict[str, dict[str, dict[str, Any]]]:
+    def status_by_source(self, source: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
         """Per source and target: counts by state, the last post and the last error.
 
         Returns ``{slug: {target: {"pending": n, "sending": n, "posted": n, "failed": n,
@@ -173,6 +173,8 @@ class OutboxRepo:
         """
         out: dict[str, dict[str, dict[str, Any]]] = {}
         base = select(S.c.slug, OB.c.target).select_from(OB.join(E, E.c.id == OB.c.entry_id).join(S, S.c.id == E.c.source_id))
+        if source is not None:
+            base = base.where(S.c.slug == source)
         with self.db.read() as conn:
             counts = conn.execute(
                 base.add_columns(OB.c.state, func.count(), func.max(OB.c.updated)).group_by(S.c.slug, OB.c.target, OB.c.state)

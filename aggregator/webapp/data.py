@@ -115,6 +115,8 @@ def _with_story_members(store: Store, rows: list[StoredEntry]) -> list[RiverItem
 class SourceRow:
     config: SourceConfig
     state: SourceState | None
+    #: Relay outbox status by target ({target: {"posted": n, ..., "last_error": ...}}).
+    relay: dict[str, dict[str, Any]] | None = None
 
 
 def source_rows(store: Store) -> list[SourceRow]:
@@ -126,7 +128,8 @@ def source_rows(store: Store) -> list[SourceRow]:
 def source_row(store: Store, slug: str) -> SourceRow | None:
     for config in store.sources.configs():
         if config.slug == slug:
-            return SourceRow(config, store.sources.get(slug))
+            relay = store.outbox.status_by_source(slug).get(slug)
+            return SourceRow(config, store.sources.get(slug), relay)
     return None
 
 
