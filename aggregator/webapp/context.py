@@ -38,6 +38,8 @@ def base_context(request: web.Request, locale: str, **extra: Any) -> dict[str, A
         "current_query": query,
         "ui_links": {loc: request.path + query_string(query, **{UI_PARAM: loc}) for loc in ("fr", "en")},
         "sources": request.app[DIRECTORY].by_slug(),
+        "source_options": request.app[DIRECTORY].source_options,
+        "source_languages": request.app[DIRECTORY].languages,
         "now": request.app[CLOCK](),
         "feeds": None,
         **extra,
