@@ -197,5 +197,11 @@ search_documents = Table(
     Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
     Column("grp", String(8), nullable=False),  # analysis group: fr, en, de, xx
     Column("vector", Text().with_variant(TSVECTOR(), "postgresql"), nullable=False),
+    # Copies of the entry's columns, so matching, filtering and recency ordering read this
+    # table alone; the entries join is made for the final page only (store/search.py).
+    Column("published", UTCDateTime, nullable=False),
+    Column("source_id", Integer, nullable=False),
+    Column("language", String(20)),
     Index("ix_search_documents_vector", "vector", postgresql_using="gin"),
+    Index("ix_search_documents_published", "published", "entry_id"),
 )

@@ -11,10 +11,11 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    DateTime,
     Float,
     Integer,
     String,
@@ -23,13 +24,15 @@ from sqlalchemy import (
     cast,
     column,
     delete,
-    exists,
     func,
     literal,
     not_,
     or_,
     select,
     values,
+)
+from sqlalchemy import (
+    text as sql_text,
 )
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -56,13 +59,14 @@ _HEADLINE_OPTIONS = (
 
 @dataclass(frozen=True)
 class SearchDocument:
-    """What one entry contributes to the search table."""
+    """How one entry is analysed; its title, text and filter columns are read in SQL.
+
+    Keeping the text out of Python halves what a sync moves over the wire.
+    """
 
     entry_id: int
     group: str  # analysis group: fr, en, de, xx
     config: str  # PostgreSQL text search configuration, e.g. "french"
-    title: str
-    body: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class SearchSpec:
     now: datetime | None = None
     half_life_days: float = 30.0
     recency_weight: float = 0.4
+    #: Relevance ranks the most recent ``rank_window`` matches; past them, results follow
+    #: in date order (see ``SearchRepo.search``).
+    rank_window: int = 1000
 
 
 @dataclass(frozen=True)
@@ -113,23 +120,53 @@ class SearchRepo:
 
     # -- maintenance (the index's sync and reindex) -------------------------------------
 
-    def upsert(self, docs: Sequence[SearchDocument]) -> None:
+    def live_languages(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, str | None]]:
+        """(id, language) of live entries in id order, in pages: what a rebuild walks."""
+        query = (
+            select(E.c.id, E.c.language)
+            .where(E.c.id > after, E.c.deleted.is_(False))
+            .order_by(E.c.id)
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return [(int(r.id), r.language) for r in conn.execute(query)]
+
+    def languages(self, entry_ids: Iterable[int]) -> dict[int, str | None]:
+        """The language of each named entry still live (absent: deleted or gone)."""
+        ids = list(entry_ids)
+        out: dict[int, str | None] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 1000):
+                query = select(E.c.id, E.c.language).where(
+                    E.c.id.in_(ids[start : start + 1000]), E.c.deleted.is_(False)
+                )
+                out.update((int(r.id), r.language) for r in conn.execute(query))
+        return out
+
+    def upsert(self, docs: Sequence[SearchDocument], *, max_text_chars: int) -> None:
+        """Analyse these entries from their stored title and text, in one statement a chunk."""
         if not docs:
             return
         with self.db.write() as conn:
             for start in range(0, len(docs), 500):
                 chunk = docs[start : start + 500]
                 part = values(
-                    column("entry_id", Integer), column("grp", String), column("config", String),
-                    column("title", String), column("body", String), name="v",
-                ).data([(d.entry_id, d.group, d.config, d.title, d.body) for d in chunk])
-                conn.execute(_upsert_from(part))
+                    column("entry_id", Integer), column("grp", String), column("config", String), name="v",
+                ).data([(d.entry_id, d.group, d.config) for d in chunk])
+                conn.execute(_upsert_from(part, max_text_chars))
 
     def delete(self, entry_ids: Iterable[int]) -> None:
         ids = list(entry_ids)
         with self.db.write() as conn:
             for start in range(0, len(ids), 500):
                 conn.execute(delete(D).where(D.c.entry_id.in_(ids[start : start + 500])))
+
+    def refresh_statistics(self) -> None:
+        """ANALYZE the table after a rebuild: without statistics the planner guesses a
+        handful of matches per word and ranks every match instead of walking the
+        published index (measured 22 ms against 9 ms at 20,000 entries)."""
+        with self.db.write() as conn:
+            conn.execute(sql_text("ANALYZE search_documents"))
 
     def prune(self) -> int:
         """Drop rows of entries deleted or gone (after a rebuild)."""
@@ -171,67 +208,34 @@ class SearchRepo:
         return out
 
     def search(self, spec: SearchSpec) -> tuple[list[SearchRow], int]:
-        """One page of results and the total number of matches."""
+        """One page of results and the total number of matches.
+
+        Matching, filters and ordering read ``search_documents`` alone (its copies of
+        published, source and language); the entries join, the headline and the deleted
+        check are made for the page only. Relevance ranks the most recent
+        ``spec.rank_window`` matches (``ts_rank_cd`` blended with recency) and lists older
+        matches after them by date: ranking every match of a common word cost a
+        quarter-second at 20,000 entries and grows with the archive.
+        """
         if not spec.match_all and not spec.queries:
             return [], 0
-        conditions: list[Any] = [E.c.deleted.is_(False), *self._filters(spec)]
-        if not spec.match_all:
-            conditions.append(
-                or_(*(and_(D.c.grp == g, D.c.vector.op("@@")(_tsquery(q))) for g, q in spec.queries.items()))
-            )
-        if spec.sort == "date" or spec.match_all:
-            score: Any = literal(0.0, Float)
-            order = [E.c.published.desc(), E.c.id.desc()]
-        else:
-            rank = func.ts_rank_cd(
-                D.c.vector, case({g: _tsquery(q) for g, q in spec.queries.items()}, value=D.c.grp)
-            )
-            age_days = func.greatest(0.0, func.extract("epoch", literal(spec.now) - E.c.published) / 86400.0)
-            recency = (1.0 - spec.recency_weight) + spec.recency_weight * func.power(
-                0.5, age_days / spec.half_life_days
-            )
-            score = rank * recency
-            order = [score.desc(), E.c.published.desc(), E.c.id.desc()]
-        page = (
-            select(
-                E.c.id, S.c.slug, E.c.url, E.c.title, E.c.published, D.c.grp,
-                score.label("score"), func.count().over().label("total"),
-            )
-            .select_from(D.join(E, E.c.id == D.c.entry_id).join(S, S.c.id == E.c.source_id))
-            .where(*conditions)
-            .order_by(*order)
-            .limit(spec.limit)
-            .offset(spec.offset)
-            .subquery("page")
-        )
-        body = func.translate(E.c.text, _SEL_START + _SEL_STOP, "")
-        if spec.headlines:
-            headline: Any = case(
-                {
-                    g: func.ts_headline(cast(literal(cfg), REGCONFIG), body, _tsquery(q), literal(_HEADLINE_OPTIONS))
-                    for g, (cfg, q) in spec.headlines.items()
-                },
-                value=page.c.grp,
-                else_=literal(None, String),
-            )
-        else:
-            headline = literal(None, String)
-        stmt = (
-            select(page, E.c.text, headline.label("headline"))
-            .join(E, E.c.id == page.c.id)
-            .order_by(page.c.score.desc(), page.c.published.desc(), page.c.id.desc())
-        )
-        if spec.sort == "date" or spec.match_all:
-            stmt = stmt.order_by(None).order_by(page.c.published.desc(), page.c.id.desc())
+        where = self._where(spec)
+        by_date = spec.sort == "date" or spec.match_all
+        window = max(0, spec.rank_window)
+        end = spec.offset + spec.limit
         try:
             with self.db.engine.connect() as conn:
-                rows = conn.execute(stmt).all()
-                total = int(rows[0].total) if rows else 0
-                if not rows and spec.offset:
-                    count = select(func.count()).select_from(
-                        D.join(E, E.c.id == D.c.entry_id).join(S, S.c.id == E.c.source_id)
-                    ).where(*conditions)
-                    total = int(conn.execute(count).scalar() or 0)
+                pages: list[Any] = []
+                if by_date:
+                    pages.append(_dated(where, spec.offset, spec.limit))
+                else:
+                    if spec.offset < window:
+                        pages.append(_ranked(spec, where, window, spec.offset, min(end, window) - spec.offset))
+                    if end > window:
+                        start = max(spec.offset, window)
+                        pages.append(_dated(where, start, end - start))
+                rows = [row for page in pages for row in conn.execute(self._page(spec, page)).all()]
+                total = int(conn.execute(select(func.count()).select_from(D).where(*where)).scalar() or 0)
         except SQLAlchemyError as exc:
             if "tsquery" in str(exc):
                 raise SearchQueryError("Recherche illisible. / Unreadable query.") from exc
@@ -250,40 +254,127 @@ class SearchRepo:
         ]
         return hits, total
 
-    def _filters(self, spec: SearchSpec) -> list[Any]:
+    def _page(self, spec: SearchSpec, page: Any) -> Any:
+        """The page's entries (live only), with their headline, in the page's order."""
+        body = func.translate(E.c.text, _SEL_START + _SEL_STOP, "")
+        if spec.headlines:
+            headline: Any = case(
+                {
+                    g: func.ts_headline(cast(literal(cfg), REGCONFIG), body, _tsquery(q), literal(_HEADLINE_OPTIONS))
+                    for g, (cfg, q) in spec.headlines.items()
+                },
+                value=page.c.grp,
+                else_=literal(None, String),
+            )
+        else:
+            headline = literal(None, String)
+        return (
+            select(
+                E.c.id, S.c.slug, E.c.url, E.c.title, E.c.published, E.c.text,
+                page.c.score, headline.label("headline"),
+            )
+            .select_from(page.join(E, E.c.id == page.c.entry_id).join(S, S.c.id == E.c.source_id))
+            .where(E.c.deleted.is_(False))  # deleted since the last sync: hidden at once
+            .order_by(page.c.pos)
+        )
+
+    def _where(self, spec: SearchSpec) -> list[Any]:
         out: list[Any] = []
+        if not spec.match_all:
+            out.append(
+                or_(*(and_(D.c.grp == g, D.c.vector.op("@@")(_tsquery(q))) for g, q in spec.queries.items()))
+            )
         if spec.sources:
-            out.append(S.c.slug.in_(list(spec.sources)))
+            out.append(D.c.source_id.in_(select(S.c.id).where(S.c.slug.in_(list(spec.sources)))))
         if spec.not_sources:
-            out.append(S.c.slug.not_in(list(spec.not_sources)))
+            out.append(D.c.source_id.not_in(select(S.c.id).where(S.c.slug.in_(list(spec.not_sources)))))
         if spec.tags:
-            out.append(E.c.id.in_(select(T.c.entry_id).where(T.c.tag.in_(list(spec.tags)))))
+            out.append(D.c.entry_id.in_(select(T.c.entry_id).where(T.c.tag.in_(list(spec.tags)))))
         for tag in spec.must_tags:
-            out.append(E.c.id.in_(select(T.c.entry_id).where(T.c.tag == tag)))
+            out.append(D.c.entry_id.in_(select(T.c.entry_id).where(T.c.tag == tag)))
         if spec.not_tags:
-            out.append(E.c.id.not_in(select(T.c.entry_id).where(T.c.tag.in_(list(spec.not_tags)))))
+            out.append(D.c.entry_id.not_in(select(T.c.entry_id).where(T.c.tag.in_(list(spec.not_tags)))))
         if spec.langs:
             out.append(or_(*(_lang(code) for code in spec.langs)))
         for code in spec.not_langs:
-            out.append(or_(E.c.language.is_(None), not_(_lang(code))))
+            out.append(or_(D.c.language.is_(None), not_(_lang(code))))
         if spec.after is not None:
-            out.append(E.c.published >= spec.after)
+            out.append(D.c.published >= spec.after)
         if spec.before is not None:
-            out.append(E.c.published < spec.before)
+            out.append(D.c.published < spec.before)
         return out
 
 
-def _upsert_from(rows: Any) -> Any:
+def _dated(where: list[Any], offset: int, limit: int) -> Any:
+    """Matches newest first (the published index serves it), ``pos`` numbering the page."""
+    order = [D.c.published.desc(), D.c.entry_id.desc()]
+    return (
+        select(
+            D.c.entry_id, D.c.grp, literal(0.0, Float).label("score"),
+            func.row_number().over(order_by=order).label("pos"),
+        )
+        .where(*where)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+
+
+def _ranked(spec: SearchSpec, where: list[Any], window: int, offset: int, limit: int) -> Any:
+    """The best of the ``window`` most recent matches by relevance blended with recency.
+
+    Recency in double precision: ``extract`` returns numeric, whose arithmetic made the
+    blending cost ten times the ranking itself.
+    """
+    recent = (
+        select(D.c.entry_id, D.c.grp, D.c.published, D.c.vector)
+        .where(*where)
+        .order_by(D.c.published.desc(), D.c.entry_id.desc())
+        .limit(window)
+        .subquery("recent")
+    )
+    rank = func.ts_rank_cd(recent.c.vector, case({g: _tsquery(q) for g, q in spec.queries.items()}, value=recent.c.grp))
+    now = literal(spec.now or datetime.now(UTC), DateTime(timezone=True))
+    age_days = func.greatest(
+        literal(0.0, Float), cast(func.date_part("epoch", now - recent.c.published), Float) / literal(86400.0, Float)
+    )
+    weight = literal(float(spec.recency_weight), Float)
+    recency = (literal(1.0, Float) - weight) + weight * func.power(
+        literal(0.5, Float), age_days / literal(float(spec.half_life_days), Float)
+    )
+    score = cast(rank, Float) * recency
+    order = [score.desc(), recent.c.published.desc(), recent.c.entry_id.desc()]
+    return (
+        select(recent.c.entry_id, recent.c.grp, score.label("score"), func.row_number().over(order_by=order).label("pos"))
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+
+
+def _upsert_from(rows: Any, max_text_chars: int) -> Any:
+    # The entries join drops entries deleted since the ids were read, and supplies the
+    # copies of published, source and language that searches filter and order by.
     stmt = pg_insert(D).from_select(
-        ["entry_id", "grp", "vector"],
+        ["entry_id", "grp", "vector", "published", "source_id", "language"],
         select(
             rows.c.entry_id,
             rows.c.grp,
-            func.aggregator_search_vector(cast(rows.c.config, REGCONFIG), rows.c.title, rows.c.body),
-        ).where(exists().where(E.c.id == rows.c.entry_id)),
+            func.aggregator_search_vector(
+                cast(rows.c.config, REGCONFIG), E.c.title, func.left(E.c.text, max_text_chars)
+            ),
+            E.c.published,
+            E.c.source_id,
+            E.c.language,
+        ).select_from(rows.join(E, E.c.id == rows.c.entry_id)).where(E.c.deleted.is_(False)),
     )
+    ex = stmt.excluded
     return stmt.on_conflict_do_update(
-        index_elements=[D.c.entry_id], set_={"grp": stmt.excluded.grp, "vector": stmt.excluded.vector}
+        index_elements=[D.c.entry_id],
+        set_={"grp": ex.grp, "vector": ex.vector, "published": ex.published,
+              "source_id": ex.source_id, "language": ex.language},
     )
 
 
@@ -294,7 +385,7 @@ def _tsquery(text: str) -> Any:
 
 def _lang(code: str) -> Any:
     # Same rule as the river's language filter: "fr" matches "fr" and "fr-CA".
-    lowered = func.lower(E.c.language)
+    lowered = func.lower(D.c.language)
     return or_(lowered == code, lowered.like(code + "-%"))
 
 

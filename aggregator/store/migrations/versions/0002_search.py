@@ -26,8 +26,9 @@ PG_UP = [
        AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, $1) $$""",
     # Fold accents of an already stemmed tsvector, keeping positions and weights: stemming
     # the accented word first lets Snowball see French suffixes ("policière" -> "polici").
-    # Lexemes are re-quoted for tsvector input: backslash and quote doubled/escaped.
-    """CREATE OR REPLACE FUNCTION aggregator_fold(tsvector) RETURNS tsvector
+    # Slow path, lexeme by lexeme: each is re-quoted for tsvector input (backslash and quote
+    # doubled/escaped).
+    """CREATE OR REPLACE FUNCTION aggregator_fold_lexemes(tsvector) RETURNS tsvector
        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
        AS $$
          SELECT coalesce(string_agg(
@@ -36,6 +37,29 @@ PG_UP = [
                                FROM unnest(u.positions, u.weights) AS x(p, w)),
                   ' '), '')::tsvector
          FROM unnest($1) AS u
+       $$""",
+    # Fast path (measured five times cheaper, which made indexing twice as fast): fold the
+    # vector's text form at once. Lexemes are its only letters (always quoted; positions
+    # are digits, weights A-D), so folding the text folds each lexeme, unless a rule of
+    # unaccent.rules yields a quote or a backslash (ʼ -> ', ŉ -> 'n), which would break
+    # the quoting: then the counts of quotes and backslashes differ and the slow path runs.
+    # PL/pgSQL, not SQL: a SQL function with a FROM clause is not inlined and costs more.
+    """CREATE OR REPLACE FUNCTION aggregator_fold(v tsvector) RETURNS tsvector
+       LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+       AS $$
+       DECLARE
+         t text := v::text;
+         f text := aggregator_unaccent(t);
+       BEGIN
+         IF f = t THEN
+           RETURN v;
+         END IF;
+         IF length(f) - length(replace(replace(f, '''', ''), '\\', ''))
+            = length(t) - length(replace(replace(t, '''', ''), '\\', '')) THEN
+           RETURN f::tsvector;
+         END IF;
+         RETURN aggregator_fold_lexemes(v);
+       END
        $$""",
     """CREATE OR REPLACE FUNCTION aggregator_search_vector(regconfig, text, text) RETURNS tsvector
        LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -50,6 +74,7 @@ HEADLINE_CONFIGS = {"french": "french_stem", "english": "english_stem", "german"
 PG_DOWN = [
     "DROP FUNCTION IF EXISTS aggregator_search_vector(regconfig, text, text)",
     "DROP FUNCTION IF EXISTS aggregator_fold(tsvector)",
+    "DROP FUNCTION IF EXISTS aggregator_fold_lexemes(tsvector)",
     "DROP FUNCTION IF EXISTS aggregator_unaccent(text)",
 ]
 
@@ -75,6 +100,9 @@ def upgrade() -> None:
         sa.Column("entry_id", sa.Integer(), nullable=False),
         sa.Column("grp", sa.String(length=8), nullable=False),
         sa.Column("vector", vector_type, nullable=False),
+        sa.Column("published", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("language", sa.String(length=20), nullable=True),
         sa.ForeignKeyConstraint(
             ["entry_id"], ["entries.id"], name=op.f("fk_search_documents_entry_id_entries"), ondelete="CASCADE"
         ),
@@ -82,10 +110,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
         batch_op.create_index("ix_search_documents_vector", ["vector"], unique=False, postgresql_using="gin")
+        batch_op.create_index("ix_search_documents_published", ["published", "entry_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
+        batch_op.drop_index("ix_search_documents_published")
         batch_op.drop_index("ix_search_documents_vector")
     op.drop_table("search_documents")
     if op.get_bind().dialect.name == "postgresql":
