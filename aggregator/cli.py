@@ -26,7 +26,7 @@ from . import __version__, logs
 from .config import load_config
 from .errors import AggregatorError, ConfigError, SearchQueryError
 from .model import Config, to_iso
-from .sources import opml_to_sources, sources_to_opml, sources_to_yaml
+from .sources import health_fields, opml_to_sources, sources_to_opml, sources_to_yaml
 from .store import Store, default_url
 
 log = logging.getLogger("aggregator")
@@ -95,10 +95,23 @@ async def crawler_for(rt: Runtime, config: Config, store: Store, *, workers: int
             per_host_delay=config.settings.per_host_delay,
         ) as http:
             reader = SourceReader(http, FeedParser(pool), config.settings)
-            yield Crawler(store, config, reader)
+            yield Crawler(store, config, reader, lease_seconds=_lease_seconds(rt))
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lease_seconds(rt: Runtime) -> float:
+    """``AGGREGATOR_LEASE_SECONDS``: how long a crawler keeps the sources it leased."""
+    raw = rt.environ.get("AGGREGATOR_LEASE_SECONDS", "600")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"expected a number of seconds above 0, got {raw!r}", file="environment",
+                          field="AGGREGATOR_LEASE_SECONDS")
+    return value
 
 
 def _progress_bar(stream: Any) -> Any:
@@ -221,15 +234,8 @@ def source_rows(store: Store, config: Config) -> list[dict[str, Any]]:
             "name": source.name,
             "kind": source.kind,
             "url": (state.url if state and state.url else None) or source.url or source.account or source.handle,
-            "status": state.status if state else "never",
-            "last_fetch": to_iso(state.last_fetch) if state else None,
-            "last_error": state.last_error if state else None,
-            "error_count": state.error_count if state else 0,
-            "next_fetch": to_iso(state.next_fetch) if state else None,
-            "items": state.items if state else 0,
+            **health_fields(state),
         }
-        if state and state.disabled:
-            row["status"] = "disabled"
         if relay:
             row["relay"] = relay.get(source.slug, {})
         rows.append(row)
@@ -332,6 +338,33 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+RELAY_LOCK = "relay"
+
+
+async def _relay_as_leader(store: Store, relay: Any, stop: asyncio.Event) -> None:
+    """Relay only while this process holds the relay lock; stand by otherwise.
+
+    Several relay processes may run (docker-compose restarts, a standby): exactly one
+    posts, and another takes over within seconds when it dies (docs/deploy.md).
+    """
+    from .store.locks import LeaderLock, run_while_leader
+
+    await run_while_leader(LeaderLock(store.db, RELAY_LOCK), stop, relay.run_forever, poll=5.0)
+
+
+async def _relay_once_if_leader(store: Store, relay: Any) -> list[dict[str, Any]] | None:
+    """``relay --once``: one round unless another relay process is active (then None)."""
+    from .store.locks import LeaderLock
+
+    lock = LeaderLock(store.db, RELAY_LOCK)
+    if not await asyncio.to_thread(lock.try_acquire):
+        return None
+    try:
+        return list(await relay.run_once())
+    finally:
+        await asyncio.to_thread(lock.release)
+
+
 def _relay(rt: Runtime, config: Config, store: Store) -> Any:
     from .relay import Relay, RelayCredentials
 
@@ -355,10 +388,16 @@ def cmd_relay(rt: Runtime, args: argparse.Namespace) -> int:
         async def main() -> list[dict[str, Any]]:
             relay = _relay(rt, config, store)
             try:
-                if args.once or args.dry_run:
-                    return list(await relay.run_once(dry_run=args.dry_run))
+                if args.dry_run:
+                    return list(await relay.run_once(dry_run=True))
+                if args.once:
+                    rows = await _relay_once_if_leader(store, relay)
+                    if rows is None:
+                        print("relay: another relay process holds the relay lock; nothing done", file=sys.stderr)
+                        return []
+                    return rows
                 async with _stop_on_signals() as stop:
-                    await relay.run_forever(stop)
+                    await _relay_as_leader(store, relay, stop)
                 return []
             finally:
                 await relay.close()
@@ -393,7 +432,7 @@ def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
                     tasks = [asyncio.create_task(crawler.run_forever(stop), name="crawler"),
                              asyncio.create_task(_index_loop(index, stop), name="index")]
                     if relay is not None:
-                        tasks.append(asyncio.create_task(relay.run_forever(stop), name="relay"))
+                        tasks.append(asyncio.create_task(_relay_as_leader(store, relay, stop), name="relay"))
                     else:
                         log.info("relay.off", extra={"fields": {"reason": "no configured and credentialed target"}})
                     await stop.wait()

@@ -304,6 +304,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "AGGREGATOR_DATA_DIR": "directory for the SQLite database and the search index (default ./data)",
     "AGGREGATOR_DATABASE_URL": "SQLAlchemy URL of the database; PostgreSQL for scale (default SQLite in the data dir)",
     "AGGREGATOR_ALLOW_PRIVATE_NETWORKS": "set to 1 to allow fetching loopback/private addresses",
+    "AGGREGATOR_LEASE_SECONDS": "seconds a crawler keeps the sources it leased before another process may take them (default 600)",
     "AGGREGATOR_LOG_LEVEL": "log level: DEBUG, INFO (default), WARNING",
     "AGGREGATOR_LOG_FORMAT": "text (default on a terminal) or json",
     "MASTODON_ACCESS_TOKEN": "access token of the relay's Mastodon account",

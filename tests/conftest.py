@@ -100,8 +100,9 @@ class PostgresCluster:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PostgresCluster]:
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[PostgresCluster]:
+    """A started cluster, stopped and removed afterwards (skips where none can run)."""
     try:
         cluster = PostgresCluster()
     except RuntimeError as exc:
@@ -111,6 +112,12 @@ def pg_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -56,7 +56,9 @@ class HostBlocks(Protocol):
     """Where host blocks (Retry-After) are shared between crawler processes.
 
     Satisfied structurally by ``aggregator.store.hosts.HostRepo``; fetch must not import
-    store. Both calls are synchronous and may hit a database.
+    store. Both calls are synchronous and may hit a database. An object that also has
+    ``reserve(host, delay) -> float`` (seconds to wait) shares the per-host spacing too:
+    see ``HttpClient._shared_turn``.
     """
 
     def blocked_until(self, host: str) -> datetime | None: ...
@@ -281,6 +283,7 @@ class HttpClient:
         host = (url.raw_host or "").lower()
         await self._refuse_if_blocked(host, url, consult_store=True)
         async with politeness.slot(host):
+            await self._shared_turn(host)
             # Another request to this host may have been told to wait while we queued.
             await self._refuse_if_blocked(host, url, consult_store=False)
             started = time.monotonic()
@@ -289,6 +292,21 @@ class HttpClient:
         if answer.status in (429, 503):
             await self._raise_busy(host, answer)
         return answer
+
+    async def _shared_turn(self, host: str) -> None:
+        """Wait for this host's next slot booked in the shared store, if there is one.
+
+        The in-process politeness spaces this process's requests; several crawler
+        processes on one database book their slots there (``reserve``), so together they
+        still keep about ``per_host_delay`` between two request starts to a host. Booked
+        last, right before the request, so no other wait comes between slot and start.
+        """
+        reserve = getattr(self.host_blocks, "reserve", None)
+        if reserve is None or self.per_host_delay <= 0:
+            return
+        wait = float(await asyncio.to_thread(reserve, host, self.per_host_delay))
+        if wait > 0:
+            await asyncio.sleep(min(wait, MAX_HOST_WAIT))
 
     async def _request(
         self, session: aiohttp.ClientSession, url: URL, headers: Mapping[str, str]

@@ -50,4 +50,12 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # A session left idle inside a transaction (a killed worker's child, a bug) would hold
+    # row locks forever; PostgreSQL ends it after 5 minutes.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"options": "-c idle_in_transaction_session_timeout=300000"},
+    )

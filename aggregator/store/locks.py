@@ -17,10 +17,12 @@ else can share such a database anyway).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,10 @@ class LeaderLock:
             self._held = False
         return bool(held)
 
+    def still_held_cached(self) -> bool:
+        """What the last ``try_acquire``/``still_held`` found, without asking the server."""
+        return self._held
+
     def release(self) -> None:
         """Give the lock up (idempotent); the next standby's ``try_acquire`` gets it."""
         if self.mechanism == "advisory":
@@ -203,3 +209,65 @@ class LeaderLock:
         handle.flush()
         self._file = handle
         return True
+
+
+def serialize_transaction(conn: Connection, name: str) -> None:
+    """Hold the lock ``name`` until the current transaction ends, waiting for it if taken.
+
+    For read-then-write transactions that several processes may run at once, such as the
+    mirroring of ``sources.yaml`` that every process does when it starts: without it, two
+    processes starting together on an empty PostgreSQL database both see no sources and
+    both insert them, and one fails on the unique constraint. On SQLite ``BEGIN
+    IMMEDIATE`` already serializes writers, so there is nothing to do.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(name)})
+
+
+async def run_while_leader(
+    lock: LeaderLock,
+    stop: asyncio.Event,
+    work: Callable[[asyncio.Event], Awaitable[None]],
+    *,
+    poll: float = 5.0,
+) -> None:
+    """Stand by until ``lock`` is ours, run ``work`` while it stays ours; until ``stop``.
+
+    ``work`` gets an event that is set when it must return: on ``stop`` (SIGTERM), or
+    when the lock is lost (the database restarted, the session was cut). Then this goes
+    back to standing by and tries again every ``poll`` seconds. A lost lock is noticed
+    within ``poll`` seconds, so a standby may already lead for that long: what ``work``
+    does must stay safe in that window (the relay's outbox marks each row before posting
+    and every post carries an idempotency key).
+    """
+    try:
+        while not stop.is_set():
+            if not await asyncio.to_thread(lock.try_acquire):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=poll)
+                continue
+            done = asyncio.Event()
+
+            async def watch(done: asyncio.Event = done) -> None:
+                while not done.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=poll)
+                    if stop.is_set() or not await asyncio.to_thread(lock.still_held):
+                        done.set()
+
+            watcher = asyncio.create_task(watch())
+            try:
+                await work(done)
+            finally:
+                done.set()
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            if not stop.is_set() and not lock.still_held_cached():
+                log.warning("lock.lost", extra={"fields": {"lock": lock.name, "then": "standing by"}})
+            elif not stop.is_set():
+                # work returned by itself while we still lead: do not spin on it
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=poll)
+    finally:
+        await asyncio.to_thread(lock.release)

@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from ..model import SourceConfig, SourceState
 from . import schema
 from .base import Database
+from .locks import serialize_transaction
 
 S = schema.sources
 
@@ -62,9 +63,16 @@ class SourceRepo:
         A source whose configured URL changed starts over from that URL (validators
         dropped); a URL moved by a 301 is kept while the configuration is unchanged.
         """
-        configured = list(configured)
+        configured = sorted(configured, key=lambda c: c.slug)
         with self.db.write() as conn:
-            existing = {r.slug: r for r in conn.execute(select(S.c.slug, S.c.config_url, S.c.disabled))}
+            # Every process mirrors the file when it starts: one at a time (PostgreSQL),
+            # rows in slug order, and only rows that changed, so a process starting while
+            # others crawl neither deadlocks with them nor trips the unique constraint.
+            serialize_transaction(conn, "sources.sync")
+            existing = {
+                r.slug: r
+                for r in conn.execute(select(S.c.slug, S.c.config_url, S.c.name, S.c.kind, S.c.config, S.c.configured))
+            }
             for source in configured:
                 url = source.url
                 values = {
@@ -83,10 +91,14 @@ class SourceRepo:
                         .values(url=url, config_url=url, etag=None, last_modified=None,
                                 disabled=False, next_fetch=None, resolved_id=None, **values)
                     )
-                else:
+                elif (row.name, row.kind, row.config, bool(row.configured)) != (
+                    values["name"], values["kind"], values["config"], True
+                ):
                     conn.execute(update(S).where(S.c.slug == source.slug).values(**values))
-            names = [s.slug for s in configured]
-            conn.execute(update(S).where(S.c.slug.not_in(names)).values(configured=False))
+            names = {s.slug for s in configured}
+            gone = sorted(slug for slug, row in existing.items() if slug not in names and row.configured)
+            if gone:
+                conn.execute(update(S).where(S.c.slug.in_(gone)).values(configured=False))
 
     def configs(self, *, include_unconfigured: bool = False) -> list[SourceConfig]:
         query = select(S.c.config).order_by(S.c.id)
@@ -146,6 +158,7 @@ class SourceRepo:
         slugs: list[str] | None = None,
         due_only: bool = True,
         include_disabled: bool = False,
+        fetched_before: datetime | None = None,
     ) -> list[SourceState]:
         """Take up to ``limit`` sources for this worker until the lease expires.
 
@@ -166,6 +179,9 @@ class SourceRepo:
             query = query.where(or_(S.c.next_fetch.is_(None), S.c.next_fetch <= now))
         if not include_disabled:
             query = query.where(S.c.disabled.is_(False))
+        if fetched_before is not None:
+            # a pass over every source: what another process fetched during it is done
+            query = query.where(or_(S.c.last_fetch.is_(None), S.c.last_fetch < fetched_before))
         if slugs is not None:
             query = query.where(S.c.slug.in_(slugs))
         if self.db.dialect == "postgresql":
@@ -237,9 +253,9 @@ class SourceRepo:
         """
         if not done:
             return
-        rows = [
+        rows = [  # in slug order, like every multi-row write here: no lock-order deadlocks
             {"b_slug": slug, "b_now": now, "b_next": next_fetch, "b_url": url}
-            for slug, now, next_fetch, url in done
+            for slug, now, next_fetch, url in sorted(done, key=lambda d: d[0])
         ]
         stmt = (
             update(S)

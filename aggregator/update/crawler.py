@@ -13,9 +13,10 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..errors import AggregatorError, FetchError
 from ..model import Clock, Config, SourceConfig, SourceState, utcnow
@@ -84,6 +85,7 @@ class Crawler:
         owner: str | None = None,
         lease_seconds: float = 600.0,
         concurrency: int = 32,
+        shutdown_grace: float = 10.0,
     ):
         self.store = store
         self.config = config
@@ -93,6 +95,7 @@ class Crawler:
         self.owner = owner or worker_name()
         self.lease_seconds = lease_seconds
         self.concurrency = concurrency
+        self.shutdown_grace = shutdown_grace
         self.sources = {s.slug: s for s in config.sources}
         self.targets = config.relay.targets()
 
@@ -110,6 +113,7 @@ class Crawler:
         the work without fetching a source twice.
         """
         started = time.monotonic()
+        pass_started = self.clock()
         report = CrawlReport()
         wanted = list(slugs) if slugs is not None else (list(self.sources) if every else None)
         seen: set[str] = set()
@@ -118,9 +122,11 @@ class Crawler:
 
         unchanged: list[tuple[str, datetime, datetime, str | None]] = []
 
-        async def one(state: SourceState) -> SourceOutcome:
+        async def one(state: SourceState) -> SourceOutcome | None:
             slug = state.slug
             async with semaphore:
+                if stop is not None and stop.is_set():
+                    return None  # shutting down: the lease is handed back below
                 outcome = await self.crawl_source(self.sources[slug], state, unchanged=unchanged)
             if progress is not None:
                 done = len(report.outcomes) + 1
@@ -135,13 +141,14 @@ class Crawler:
             leased = await asyncio.to_thread(
                 self.store.sources.lease_states, self.owner, self.clock(), seconds=self.lease_seconds,
                 limit=batch, slugs=remaining, due_only=wanted is None, include_disabled=wanted is not None,
+                fetched_before=pass_started if every else None,
             )
             leased = [s for s in leased if s.slug not in seen and s.slug in self.sources]
             if not leased:
                 break
             seen.update(s.slug for s in leased)
             try:
-                await asyncio.gather(*(one(s) for s in leased))
+                await self._run_batch([one(s) for s in leased], stop)
             finally:
                 # unchanged sources are recorded together; a cancelled or crashed pass
                 # gives its remaining leases back at once
@@ -151,6 +158,34 @@ class Crawler:
         report.seconds = time.monotonic() - started
         log.info("crawl.pass", extra={"fields": report.as_json()})
         return report
+
+    async def _run_batch(self, coros: list[Coroutine[Any, Any, SourceOutcome | None]], stop: asyncio.Event | None) -> None:
+        """Run one leased batch; on ``stop``, a short grace for work in flight, then cancel.
+
+        Sources still waiting for their host's turn would otherwise hold a SIGTERM for as
+        long as the politeness queue is; cancelled ones are handed back with the lease.
+        A store write already running in its thread completes (its transaction is whole).
+        """
+        tasks = [asyncio.create_task(c) for c in coros]
+        everything: asyncio.Future[Any] = asyncio.gather(*tasks)
+        if stop is None:
+            await everything
+            return
+        stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([everything, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if not everything.done():
+                await asyncio.wait([everything], timeout=self.shutdown_grace)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                log.info("crawl.stopped", extra={"fields": {"handed_back": sum(t.cancelled() for t in tasks)}})
+                return
+            everything.result()  # a bug in one source is raised, as everywhere else
+        finally:
+            stopping.cancel()
+            if everything.done() and not everything.cancelled():
+                everything.exception()  # retrieved: no "never retrieved" warning
 
     async def crawl_source(
         self,
@@ -274,6 +309,7 @@ class Crawler:
     async def run_forever(self, stop: asyncio.Event, *, idle: float = 60.0, on_pass: Callable[[], None] | None = None) -> None:
         """Crawl due sources until ``stop`` is set; a bug in one pass is logged, not fatal."""
         while not stop.is_set():
+            failed = False
             try:
                 await self.crawl(stop=stop)
                 if on_pass is not None:
@@ -282,10 +318,13 @@ class Crawler:
             except AggregatorError as exc:  # e.g. the database restarting
                 log.error("crawl.pass_failed", extra={"fields": {"error": str(exc)}})
                 nxt = None
+                failed = True
             except Exception:
                 log.exception("crawl.bug")
                 nxt = None
-            wait = idle
+                failed = True
+            # after a failed pass, try again soon: a database restart should cost seconds
+            wait = min(idle, 5.0) if failed else idle
             if nxt is not None:
                 wait = max(1.0, min(idle, (nxt - self.clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..model import StoredEntry, to_iso
-from ..sources import sources_to_opml
+from ..sources import health_fields, sources_to_opml
 from .context import in_thread, ui_locale
 from .data import Page, health, metrics_figures, river_page, search_page, source_rows
 from .feeds import FeedMeta, atom, json_feed
@@ -157,12 +157,7 @@ async def api_sources(request: web.Request) -> web.Response:
             "slug": c.slug, "name": c.name, "kind": c.kind, "url": c.url, "website": c.website,
             "description": c.description, "language": c.language, "tags": list(c.tags),
             "mastodon": c.mastodon, "bluesky": c.bluesky,
-            "status": s.status if s else "never",
-            "last_fetch": to_iso(s.last_fetch) if s else None,
-            "last_error": s.last_error if s else None,
-            "error_count": s.error_count if s else 0,
-            "next_fetch": to_iso(s.next_fetch) if s else None,
-            "items": s.items if s else 0,
+            **health_fields(s),
             "feed_title": s.feed_title if s else None,
         })
     return _json(request, {"sources": out})

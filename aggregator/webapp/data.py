@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from markupsafe import Markup, escape
 
-from ..errors import SearchQueryError
+from ..errors import AggregatorError, SearchQueryError
 from ..model import SourceConfig, SourceState, StoredEntry
 from ..store import Cursor, Store
 from .params import Filters, encode_keyset, encode_offset
@@ -53,9 +53,13 @@ class SourceDirectory:
         self._options: tuple[list[tuple[str, str, str]], list[str]] | None = None
 
     def by_slug(self) -> dict[str, SourceConfig]:
+        """The sources by slug; while the database is unreachable, the last ones known."""
         with self._lock:
             if time.monotonic() - self._at > self.ttl:
-                self._by_slug = {s.slug: s for s in self.store.sources.configs()}
+                try:
+                    self._by_slug = {s.slug: s for s in self.store.sources.configs()}
+                except AggregatorError:
+                    return self._by_slug  # error pages still render; retried next call
                 self._at = time.monotonic()
                 self._options = None
             return self._by_slug

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from ..errors import AggregatorError
 from ..store import Cursor
 from .context import base_context, in_thread, render_page, ui_locale
 from .data import Page, river_page, search_page, source_row, source_rows
@@ -14,6 +16,8 @@ from .health_words import STATUS_WORDS, plain_error
 from .keys import INDEX, STORE
 from .params import BadRequest, Filters, decode_cursor, parse_filters
 from .render import query_string
+
+log = logging.getLogger("aggregator.web")
 
 PAGE_SIZE = 30
 SEARCH_PAGE_SIZE = 20
@@ -122,3 +126,20 @@ async def error_pages(request: web.Request, handler: Any) -> web.StreamResponse:
         message = exc.message if isinstance(exc, BadRequest) else None
         context = base_context(request, locale, status=exc.status, message=message)
         return render_page(request, "error.html", context, locale=locale, status=exc.status)
+    except AggregatorError as exc:
+        # The database (or index) is unreachable, e.g. PostgreSQL restarting: say so and
+        # ask to come back, never a stack trace. Known errors only; a bug still raises.
+        log.warning("web.unavailable", extra={"fields": {"path": request.path, "error": str(exc)}})
+        headers = {"Retry-After": "30", "Cache-Control": "no-store"}
+        if request.path.startswith(("/api/", "/healthz")):
+            return web.json_response({"error": "temporarily unavailable, try again shortly"}, status=503, headers=headers)
+        if request.path.startswith(("/feed.", "/metrics", "/sources.opml")):
+            return web.Response(text="temporarily unavailable, try again shortly\n", status=503, headers=headers)
+        try:
+            locale = ui_locale(request)
+            context = base_context(request, locale, status=503, message=None)
+            return render_page(request, "error.html", context, locale=locale, status=503)
+        except AggregatorError:
+            return web.Response(
+                text="Service momentanément indisponible / temporarily unavailable.\n", status=503, headers=headers
+            )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import PostgresCluster
+from tests.conftest import PostgresCluster, throwaway_cluster
 
 from .procs import Proc
 
@@ -14,15 +14,8 @@ from .procs import Proc
 @pytest.fixture
 def own_cluster() -> Iterator[PostgresCluster]:
     """A cluster this test may restart without disturbing other tests' databases."""
-    try:
-        cluster = PostgresCluster()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    cluster.start()
-    try:
+    with throwaway_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
@@ -33,4 +26,4 @@ def procs() -> Iterator[list[Proc]]:
         yield started
     finally:
         for p in started:
-            p.kill()
+            p.cleanup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,6 +42,9 @@ class Proc:
         self.popen = subprocess.Popen(
             self.argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            # its own process group: cleanup reaches the parse-pool workers it spawns,
+            # which outlive a parent killed with SIGKILL
+            start_new_session=True,
         )
         self.out: list[str] = []
         self.err: list[str] = []
@@ -92,9 +96,17 @@ class Proc:
             raise AssertionError(f"{self.argv} ignored SIGTERM for {timeout} s:\n{self.tail()}") from None
 
     def kill(self) -> None:
+        """SIGKILL the child (only it: what an OOM killer or a crash does)."""
         if self.alive():
             self.popen.kill()
         self.popen.wait(timeout=10)
+
+    def cleanup(self) -> None:
+        """SIGKILL whatever is left of the child's process group (the test is over)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=10)
 
     def tail(self, n: int = 40) -> str:
         return "\n".join(["--- stdout", *self.out[-n:], "--- stderr", *self.err[-n:]])

