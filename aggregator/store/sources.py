@@ -132,21 +132,9 @@ class SourceRepo:
         with self.db.read() as conn:
             return [r.slug for r in conn.execute(query)]
 
-    def lease(
-        self,
-        owner: str,
-        now: datetime,
-        *,
-        seconds: float,
-        limit: int,
-        slugs: list[str] | None = None,
-        due_only: bool = True,
-        include_disabled: bool = False,
-    ) -> list[str]:
-        """Slugs of :meth:`lease_states`."""
-        return [s.slug for s in self.lease_states(
-            owner, now, seconds=seconds, limit=limit, slugs=slugs, due_only=due_only, include_disabled=include_disabled,
-        )]
+    def lease(self, owner: str, now: datetime, **options: Any) -> list[str]:
+        """The slugs of :meth:`lease_states` (same options)."""
+        return [s.slug for s in self.lease_states(owner, now, **options)]
 
     def lease_states(
         self,

@@ -1,25 +1,14 @@
-"""The search index as the web layer sees it: a narrow protocol, so views stay testable."""
+"""The search index as the web layer sees it: only ``search``, so views stay testable.
+
+The result types are the index's own (``aggregator.index.types``); a test may hand the
+app any object with this one method.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-
-class SearchHitLike(Protocol):
-    id: int
-    source: str
-    url: str | None
-    title: str
-    published: datetime
-    score: float
-    snippet: str
-
-
-class SearchResultsLike(Protocol):
-    hits: Any  # a sequence of SearchHitLike
-    total: int
-    query: str
+from ..index.types import SearchResults
 
 
 class SearchIndexLike(Protocol):
@@ -33,4 +22,4 @@ class SearchIndexLike(Protocol):
         limit: int = 20,
         offset: int = 0,
         sort: str = "relevance",
-    ) -> Any: ...
+    ) -> SearchResults: ...
