@@ -58,6 +58,17 @@ class Runtime:
         finally:
             store.close()
 
+    @contextlib.contextmanager
+    def index(self, store: Store) -> Iterator[Any]:
+        """The search index over ``store`` (tantivy in the data dir, or PostgreSQL's), closed after."""
+        from .index import open_index
+
+        index = open_index(store, self.data_dir)
+        try:
+            yield index
+        finally:
+            index.close()
+
 
 def build_runtime(args: argparse.Namespace, environ: Mapping[str, str]) -> Runtime:
     config_path = Path(args.config or environ.get("AGGREGATOR_CONFIG") or "sources.yaml")
@@ -258,19 +269,14 @@ def cmd_sources(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_search(rt: Runtime, args: argparse.Namespace) -> int:
-    from .index import open_index
-
     config = rt.config()
-    with rt.store(config) as store:
-        index = open_index(store, rt.data_dir)
+    with rt.store(config) as store, rt.index(store) as index:
         try:
             index.sync()
             results = index.search(args.query, source=args.source, limit=args.limit)
         except SearchQueryError as exc:
             print(f"search: {exc}", file=sys.stderr)
             return 2
-        finally:
-            index.close()
     for hit in results.hits:
         if args.json:
             print(json.dumps({
@@ -285,15 +291,9 @@ def cmd_search(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(rt: Runtime, args: argparse.Namespace) -> int:
-    from .index import open_index
-
     config = rt.config()
-    with rt.store(config) as store:
-        index = open_index(store, rt.data_dir)
-        try:
-            count = index.reindex()
-        finally:
-            index.close()
+    with rt.store(config) as store, rt.index(store) as index:
+        count = index.reindex()
     print(f"reindexed {count} entries")
     return 0
 

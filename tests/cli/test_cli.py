@@ -122,3 +122,27 @@ async def test_opml_export_then_import(tmp_path: Path) -> None:
     code, out, _ = await aggregator(tmp_path, "sources", "--json")
     slugs = [json.loads(line)["slug"] for line in out.splitlines()]
     assert slugs == ["reporterre", "rebellyon"]
+
+
+async def test_search_and_reindex_commands(tmp_path: Path) -> None:
+    async with FeedServer() as server:
+        server.add("/a.xml", rss([("1", "Grèves dans les transports"), ("2", "Marché de Noël solidaire")]))
+        server.add("/b.xml", rss([("3", "Une autre grève à Lyon")]))
+        server.error("/down.xml", 500)
+        write_config(tmp_path, server)
+        code, _, err = await aggregator(tmp_path, "crawl", "--once", "--json")
+        assert code == 0, err
+    code, out, err = await aggregator(tmp_path, "search", "greve", "--json")
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert code == 0, err
+    # every item of rss() says "à propos de la grève" in its text; titles weigh more
+    assert len(hits) == 3
+    assert {h["title"] for h in hits[:2]} == {"Grèves dans les transports", "Une autre grève à Lyon"}
+    assert set(hits[0]) == {"id", "source", "url", "title", "published", "score", "snippet"}
+    assert all("<mark>" in h["snippet"] for h in hits)
+    code, out, _ = await aggregator(tmp_path, "search", "greve", "--source", "autre", "--json")
+    assert [json.loads(line)["source"] for line in out.splitlines()] == ["autre"]
+    code, _, err = await aggregator(tmp_path, "search", '"grève', "--json")
+    assert code == 2 and err.startswith("search: ")  # a readable message, not a traceback
+    code, out, _ = await aggregator(tmp_path, "reindex")
+    assert code == 0 and out.strip() == "reindexed 3 entries"
