@@ -109,7 +109,10 @@ async def crawler_for(rt: Runtime, config: Config, store: Store, *, workers: int
             yield Crawler(store, config, reader, lease_seconds=_lease_seconds(rt))
     finally:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Wait for the workers to exit in order (queued parses are cancelled; a parse
+            # under way takes a second at most): workers left behind by an exiting parent
+            # print tracebacks when their queue breaks.
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 def _lease_seconds(rt: Runtime) -> float:

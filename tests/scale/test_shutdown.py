@@ -48,7 +48,7 @@ async def test_sigterm_mid_pass_exits_zero_and_leaves_no_lease(pg_url: str, tmp_
     # every source asked for before the stop was also recorded: finished, not dropped
     assert len(farm.requests_per_source()) == scalar_after(pg_url)
     assert all(r.end is not None for s in farm.servers for r in s.requests)
-    assert not [line for line in worker.err if "Traceback" in line]
+    assert not [line for line in worker.err if "Traceback" in line], worker.tail()
 
 
 def scalar_after(url: str) -> int:
