@@ -289,11 +289,6 @@ class EntryRepo:
         with self.db.read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def latest_change(self) -> datetime | None:
-        """When the newest entry was last seen: the web's Last-Modified."""
-        with self.db.read() as conn:
-            return conn.execute(select(func.max(E.c.last_seen))).scalar()
-
     def all_ids(self, *, after: int = 0, limit: int = 1000) -> builtins.list[int]:
         """Live entry ids in id order, in pages: what ``reindex`` walks."""
         query = select(E.c.id).where(E.c.id > after, E.c.deleted.is_(False)).order_by(E.c.id).limit(limit)

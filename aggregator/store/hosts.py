@@ -48,11 +48,6 @@ class HostRepo:
         with self.db.write() as conn:
             conn.execute(stmt)
 
-    def all_blocked(self, now: datetime) -> dict[str, datetime]:
-        with self.db.read() as conn:
-            rows = conn.execute(select(H.c.host, H.c.blocked_until).where(H.c.blocked_until > now))
-            return {r.host: r.blocked_until for r in rows}
-
     def reserve(self, host: str, delay: float) -> float:
         """Book the next request slot for ``host``; returns how many seconds to wait for it.
 

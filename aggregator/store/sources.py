@@ -119,19 +119,6 @@ class SourceRepo:
         with self.db.read() as conn:
             return [_state(r) for r in conn.execute(query)]
 
-    def due(self, now: datetime, *, limit: int | None = None) -> list[str]:
-        """Slugs whose next fetch has come, oldest first (no lease: one process)."""
-        query = (
-            select(S.c.slug)
-            .where(S.c.configured.is_(True), S.c.disabled.is_(False))
-            .where(or_(S.c.next_fetch.is_(None), S.c.next_fetch <= now))
-            .order_by(S.c.next_fetch.is_not(None), S.c.next_fetch, S.c.id)
-        )
-        if limit is not None:
-            query = query.limit(limit)
-        with self.db.read() as conn:
-            return [r.slug for r in conn.execute(query)]
-
     def lease(self, owner: str, now: datetime, **options: Any) -> list[str]:
         """The slugs of :meth:`lease_states` (same options)."""
         return [s.slug for s in self.lease_states(owner, now, **options)]
@@ -195,7 +182,6 @@ class SourceRepo:
         *,
         now: datetime,
         next_fetch: datetime,
-        not_modified: bool,
         etag: str | None = None,
         last_modified: str | None = None,
         url: str | None = None,
@@ -203,10 +189,13 @@ class SourceRepo:
         feed_link: str | None = None,
         resolved_id: str | None = None,
     ) -> None:
-        """A fetch that worked: clear the error state, keep validators, reschedule."""
+        """A document fetched and stored: clear the error state, keep validators, reschedule.
+
+        (Not-modified answers go through :meth:`record_not_modified_many`.)
+        """
         values: dict[str, Any] = {
             "disabled": False,
-            "status": "not_modified" if not_modified else "ok",
+            "status": "ok",
             "last_fetch": now,
             "last_success": now,
             "last_error": None,
@@ -215,14 +204,13 @@ class SourceRepo:
             "next_fetch": next_fetch,
             "lease_owner": None,
             "lease_until": None,
+            "etag": etag,
+            "last_modified": last_modified,
         }
-        if not not_modified:
-            values["etag"] = etag
-            values["last_modified"] = last_modified
-            if feed_title:
-                values["feed_title"] = feed_title
-            if feed_link:
-                values["feed_link"] = feed_link
+        if feed_title:
+            values["feed_title"] = feed_title
+        if feed_link:
+            values["feed_link"] = feed_link
         if url:
             values["url"] = url
         if resolved_id:
@@ -289,10 +277,6 @@ class SourceRepo:
                     lease_until=None,
                 )
             )
-
-    def set_resolved_id(self, slug: str, resolved_id: str | None) -> None:
-        with self.db.write() as conn:
-            conn.execute(update(S).where(S.c.slug == slug).values(resolved_id=resolved_id))
 
     def id_for(self, slug: str) -> int | None:
         with self.db.read() as conn:

@@ -86,7 +86,7 @@ def fill(store: Store, clock: Any, *, river_size: int = 45) -> None:
     save(store, "piege", [make_entry("evil", HOSTILE_TITLE, url=HOSTILE_URL, summary=HOSTILE_SUMMARY,
                                      author=HOSTILE_AUTHOR, published=clock.now, tags=("<b>tag</b>", "a/b"))])
     clock.now = base
-    store.sources.record_success("paris-luttes", now=base, next_fetch=base + timedelta(minutes=30), not_modified=False)
+    store.sources.record_success("paris-luttes", now=base, next_fetch=base + timedelta(minutes=30))
     store.sources.record_failure("rebellyon", now=base, error="HTTP 404 Not Found", next_fetch=base + timedelta(hours=1))
     store.sources.record_failure("english-zine", now=base, error="connect timeout after 10 s",
                                  next_fetch=base + timedelta(hours=1))
