@@ -31,8 +31,8 @@ test-deps:
 	@if [ -f package.json ]; then \
 	  [ -d node_modules/axe-core ] || npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; fi
 
-## test: install what the tests need, then run them all
-test: install test-deps
+## test: install what the tests need, check lint, types and layering, then run every test
+test: install test-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 ## lint: ruff, mypy and the import-direction contracts

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -21,9 +21,9 @@ from .model import (
     SOURCE_KINDS,
     BlueskyTarget,
     Config,
+    CrawlSettings,
     MastodonTarget,
     RelayConfig,
-    Settings,
     SourceConfig,
     SourceKind,
 )
@@ -196,9 +196,9 @@ def _source(ctx: _Ctx, node: yaml.Node, index: int) -> SourceConfig:
     )
 
 
-def _settings(ctx: _Ctx, node: yaml.Node) -> Settings:
+def _settings(ctx: _Ctx, node: yaml.Node) -> CrawlSettings:
     fields = _mapping(ctx, node, "settings", SETTINGS_KEYS)
-    default = Settings()
+    default = CrawlSettings()
     values: dict[str, Any] = {}
     if "user_agent" in fields:
         values["user_agent"] = _string(ctx, fields["user_agent"][1], "settings.user_agent")
@@ -209,7 +209,7 @@ def _settings(ctx: _Ctx, node: yaml.Node) -> Settings:
         values["per_host_delay"] = _number(ctx, fields["per_host_delay"][1], "settings.per_host_delay", minimum=0)
     if "bluesky_appview" in fields:
         values["bluesky_appview"] = _url(ctx, fields["bluesky_appview"][1], "settings.bluesky_appview").rstrip("/")
-    settings = Settings(**{**default.__dict__, **values})
+    settings = CrawlSettings(**{**default.__dict__, **values})
     if settings.min_interval > settings.max_interval:
         raise ctx.error(node, "settings.min_interval", "must not exceed max_interval")
     return settings
@@ -280,7 +280,7 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
             raise ctx.error(item, f"sources[{index}].slug", f"slug {source.slug!r} is already used by sources[{seen[source.slug]}]")
         seen[source.slug] = index
         sources.append(source)
-    settings = _settings(ctx, fields["settings"][1]) if "settings" in fields else Settings()
+    settings = _settings(ctx, fields["settings"][1]) if "settings" in fields else CrawlSettings()
     relay = _relay(ctx, fields["relay"][1]) if "relay" in fields else RelayConfig()
     return Config(sources=tuple(sources), settings=settings, relay=relay, path=file)
 
@@ -297,17 +297,3 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(text, file)
 
 
-#: Every environment variable the program reads, with its meaning; the README documents
-#: each one and a test checks it.
-ENVIRONMENT: Mapping[str, str] = {
-    "AGGREGATOR_CONFIG": "path of sources.yaml (default ./sources.yaml)",
-    "AGGREGATOR_DATA_DIR": "directory for the SQLite database and the search index (default ./data)",
-    "AGGREGATOR_DATABASE_URL": "SQLAlchemy URL of the database; PostgreSQL for scale (default SQLite in the data dir)",
-    "AGGREGATOR_ALLOW_PRIVATE_NETWORKS": "set to 1 to allow fetching loopback/private addresses",
-    "AGGREGATOR_LEASE_SECONDS": "seconds a crawler keeps the sources it leased before another process may take them (default 600)",
-    "AGGREGATOR_LOG_LEVEL": "log level: DEBUG, INFO (default), WARNING",
-    "AGGREGATOR_LOG_FORMAT": "text (default on a terminal) or json",
-    "MASTODON_ACCESS_TOKEN": "access token of the relay's Mastodon account",
-    "BLUESKY_HANDLE": "handle of the relay's Bluesky account",
-    "BLUESKY_APP_PASSWORD": "app password of the relay's Bluesky account",
-}

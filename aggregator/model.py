@@ -49,17 +49,17 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
-class Settings:
+class CrawlSettings:
     """Crawl settings from the ``settings:`` section of ``sources.yaml``."""
 
     user_agent: str = (
         "aggregator/0.1 (+https://github.com/independent-media/aggregator; federated aggregator"
         " for independent media)"
     )
-    min_interval: float = 300.0  # seconds; DESIGN: 5 min
-    max_interval: float = 86400.0  # seconds; DESIGN: 24 h
+    min_interval: float = 300.0  # seconds: 5 min (README, crawling rules)
+    max_interval: float = 86400.0  # seconds: 24 h
     bluesky_appview: str = "https://public.api.bsky.app"
-    per_host_delay: float = 1.0  # seconds between request starts to one host (DESIGN: about 1 s)
+    per_host_delay: float = 1.0  # seconds between request starts to one host (README: about 1 s)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Config:
     """Everything ``sources.yaml`` holds, validated."""
 
     sources: tuple[SourceConfig, ...]
-    settings: Settings = field(default_factory=Settings)
+    settings: CrawlSettings = field(default_factory=CrawlSettings)
     relay: RelayConfig = field(default_factory=RelayConfig)
     path: str = "sources.yaml"
 
@@ -214,6 +214,11 @@ class StoredEntry:
     native_cid: str | None
     story_id: int | None
     deleted: bool = False
+
+
+def normalize_tag(tag: str) -> str:
+    """How tags are stored and compared: lower-cased, single spaces, at most 200 characters."""
+    return " ".join(tag.split()).lower()[:200]
 
 
 def to_iso(value: datetime | None) -> str | None:

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from .model import SourceConfig, SourceState, to_iso
+from .model import SourceConfig
 
 
 def slugify(text: str) -> str:
     """ASCII, lowercase, dash-separated: ``"Paris-luttes.info"`` -> ``"paris-luttes-info"``."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
-
-
-def health_fields(state: SourceState | None) -> dict[str, Any]:
-    """The health part of a source's JSON (``sources --json`` and ``/api/sources``)."""
-    if state is None:
-        return {"status": "never", "last_fetch": None, "last_error": None, "error_count": 0,
-                "next_fetch": None, "items": 0}
-    return {
-        "status": "disabled" if state.disabled else state.status,
-        "last_fetch": to_iso(state.last_fetch),
-        "last_error": state.last_error,
-        "error_count": state.error_count,
-        "next_fetch": to_iso(state.next_fetch),
-        "items": state.items,
-    }
 
 
 def sources_to_opml(sources: tuple[SourceConfig, ...] | list[SourceConfig], title: str = "Independent media") -> str:

@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aggregator.index import open_index  # noqa: E402
-from aggregator.model import EntryChange, EntryData, SourceConfig  # noqa: E402
+from aggregator.model import EntryData, SourceConfig  # noqa: E402
 from aggregator.store import Store  # noqa: E402
+from aggregator.update.ingest import RelayPolicy, ingest  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SOURCES = 20
@@ -82,17 +83,18 @@ def generate(n: int, seed: int = 7) -> list[tuple[str, EntryData, datetime]]:
 def load_store(store: Store, docs: Sequence[tuple[str, EntryData, datetime]]) -> None:
     store.upgrade()
     store.sources.sync([
-        SourceConfig(slug=f"media-{i}", name=f"Média {i}", kind="feed", url=f"https://media-{i}.example/feed")
+        SourceConfig(slug=f"media-{i}", name=f"Média {i}", kind="feed", url=f"https://media-{i}.example/feed",
+                     relay=False)
         for i in range(SOURCES)
     ])
-    by_source: dict[str, list[EntryChange]] = {}
-    for source, entry, published in docs:
-        by_source.setdefault(source, []).append(
-            EntryChange(entry=entry, published=published, story_key=f"u:{entry.guid}")
-        )
-    for source, changes in by_source.items():
-        for start in range(0, len(changes), 1000):
-            store.entries.save(source, changes[start : start + 1000], [], now=NOW)
+    configs = {f"media-{i}": SourceConfig(slug=f"media-{i}", name=f"Média {i}", kind="feed",
+                                          url=f"https://media-{i}.example/feed", relay=False) for i in range(SOURCES)}
+    by_source: dict[str, list[EntryData]] = {}
+    for source, entry, _published in docs:
+        by_source.setdefault(source, []).append(entry)
+    for source, entries in by_source.items():
+        for start in range(0, len(entries), 1000):
+            ingest(store, configs[source], entries[start : start + 1000], now=NOW, policy=RelayPolicy())
 
 
 def queries(rng: random.Random, count: int) -> dict[str, list[str]]:

@@ -1,7 +1,7 @@
 """Benchmark of the readers' web front end: requests/s and p95 per route, beside a ceiling.
 
-Fills a store (default 200,000 entries from 300 sources, through decide and the store's
-own write path), indexes it, serves the real app in its own process, and drives it with
+Fills a store (default 200,000 entries from 300 sources, through the one write path,
+``ingest``), indexes it, serves the real app in its own process, and drives it with
 concurrent aiohttp clients; a trivial aiohttp handler served the same way is the
 ceiling. Prints ONE JSON line. Not a test: figures depend on the machine.
 
@@ -32,7 +32,7 @@ from aiohttp import ClientSession, TCPConnector, web  # noqa: E402
 from aggregator.model import Config, EntryData, SourceConfig  # noqa: E402
 from aggregator.parse.identity import content_hash  # noqa: E402
 from aggregator.store import Store  # noqa: E402
-from aggregator.update.decide import decide  # noqa: E402
+from aggregator.update.ingest import RelayPolicy, ingest  # noqa: E402
 
 WORDS = ["grève", "logement", "loyers", "manifestation", "climat", "squat", "expulsion", "assemblée", "quartier", "police", "justice", "retraites", "école", "hôpital", "migrants", "frontière", "agriculture", "eau", "énergie", "syndicat", "précarité", "féminisme", "antifascisme", "répression", "solidarité", "cantine", "réquisition"]
 
@@ -71,8 +71,7 @@ def fill(store: Store, configs: tuple[SourceConfig, ...], total: int) -> float:
             ))
         for start in range(0, len(batch), 1000):
             chunk = batch[start:start + 1000]
-            d = decide(source.slug, chunk, {}, now=now, relay=False, backlog=timedelta(hours=24))
-            store.entries.save(source.slug, d.new, d.updated, now=now, source_tags=source.tags)
+            ingest(store, source, chunk, now=now, policy=RelayPolicy())
     return time.perf_counter() - started
 
 

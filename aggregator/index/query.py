@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from ..errors import SearchQueryError
+from ..model import normalize_tag
 
 #: Bounds for hostile input: longer queries are refused, not truncated silently.
 MAX_QUERY_CHARS = 1000
@@ -75,11 +76,6 @@ class _Token:
     negated: bool = False
     name: str = ""  # filter name
     extra: list[str] = field(default_factory=list)
-
-
-def normalize_tag(tag: str) -> str:
-    """Tags are stored lower-cased with single spaces (store/entries.py ``_tags``)."""
-    return " ".join(tag.split()).lower()[:200]
 
 
 def parse(text: str) -> ParsedQuery:

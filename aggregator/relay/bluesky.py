@@ -52,7 +52,7 @@ class BlueskyPoster:
         *,
         load_session: Callable[[], Awaitable[str | None]],
         save_session: Callable[[str], Awaitable[None]],
-        http: Callable[[], Awaitable[PageGetter]],
+        http: PageGetter,
         clock: Clock,
     ):
         self.target = target
@@ -168,7 +168,7 @@ class BlueskyPoster:
     async def _card(self, client: AsyncClient, job: Job) -> models.AppBskyEmbedExternal.Main:
         """``app.bsky.embed.external``; built by the client: Bluesky does not fetch links itself."""
         assert job.url
-        http = await self._http()
+        http = self._http
         card = await fetch_card(http, job.url, title=job.title, description=job.description, image=job.image)
         thumb = None
         if card.image:

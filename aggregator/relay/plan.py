@@ -57,6 +57,9 @@ def plan(
 ) -> Job:
     """The job for one outbox row.
 
+    Whether an item is relayed at all was decided when it was stored (``update/decide.py``):
+    a row exists only for a relay-worthy item, and the store withdraws pending rows when the
+    operator deletes the item or switches its source's relay off. What remains here is how.
     Native posts are boosted, never copied: a Mastodon status is reblogged on Mastodon and
     a Bluesky post reposted on Bluesky; across networks (and for articles) it is a link post.
     """
@@ -64,10 +67,6 @@ def plan(
         return Job(row_id, entry.id if entry else 0, entry.source if entry else "", target, "skip",
                    reason="the entry was deleted")
     base = Job(row_id, entry.id, entry.source, target, "skip", created=created)
-    if source is not None and not source.relay:
-        return replace(base, action="skip", reason="relay is switched off for this source")
-    if entry.kind == "reply":
-        return replace(base, action="skip", reason="replies are not relayed")
     rkey = item_tid(entry.id, target, created)
     network = native_network(entry)
     if network == target == "mastodon":

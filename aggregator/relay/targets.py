@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from ..model import RelayConfig
+from ..settings import Credentials
 from .plan import Job
 
 
@@ -33,3 +35,13 @@ class Target(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def enabled_targets(config: RelayConfig, credentials: Credentials) -> tuple[str, ...]:
+    """Targets both configured in ``relay:`` and credentialed in the environment."""
+    names = []
+    if config.mastodon is not None and credentials.mastodon_token:
+        names.append("mastodon")
+    if config.bluesky is not None and credentials.bluesky_handle and credentials.bluesky_password:
+        names.append("bluesky")
+    return tuple(names)

@@ -6,17 +6,18 @@ from sqlalchemy import text
 
 from ..model import Clock, utcnow
 from .base import Database
-from .db import default_url, make_engine, normalize_url
+from .db import make_engine, normalize_url
 from .entries import Cursor, EntryRepo, SaveResult
 from .hosts import HostRepo
 from .index_log import IndexLogRepo, LogRow
+from .locks import LeaderLock, run_while_leader
 from .meta import MetaRepo
 from .migrate import upgrade
 from .outbox import OutboxRepo
 from .search import SearchRepo
 from .sources import SourceRepo
 
-__all__ = ["Cursor", "LogRow", "SaveResult", "Store", "default_url", "normalize_url"]
+__all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
 
 
 class Store:
@@ -50,5 +51,9 @@ class Store:
         except Exception:
             return False
 
+    def leader_lock(self, name: str) -> LeaderLock:
+        """The lock that makes one process of several the leader of ``name`` (e.g. "relay")."""
+        return LeaderLock(self.db, name)
+
     def close(self) -> None:
-        self.db.engine.dispose()
+        self.db.dispose()

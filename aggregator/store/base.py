@@ -14,15 +14,32 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import StoreError
 from ..model import Clock, StoredEntry, utcnow
 from . import schema
+from .db import make_session_engine
 
 
 class Database:
-    """An engine plus the clock; every repository shares one."""
+    """An engine plus the clock; every repository shares one.
+
+    ``session_engine`` gives connections outside the pool, for what must own a whole
+    database session (a leader's advisory lock); both engines are disposed by ``dispose``.
+    """
 
     def __init__(self, engine: Engine, clock: Clock = utcnow):
         self.engine = engine
         self.clock = clock
         self.dialect = engine.dialect.name
+        self._session_engine: Engine | None = None
+
+    def session_engine(self) -> Engine:
+        if self._session_engine is None:
+            self._session_engine = make_session_engine(self.engine.url)
+        return self._session_engine
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self._session_engine is not None:
+            self._session_engine.dispose()
+            self._session_engine = None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

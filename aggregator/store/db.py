@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-
-
-def default_url(data_dir: str | os.PathLike[str]) -> str:
-    path = Path(data_dir).resolve() / "aggregator.sqlite3"
-    return f"sqlite:///{path}"
+from sqlalchemy.pool import NullPool
 
 
 def normalize_url(url: str) -> str:
@@ -59,3 +54,21 @@ def make_engine(url: str) -> Engine:
         max_overflow=5,
         connect_args={"options": "-c idle_in_transaction_session_timeout=300000"},
     )
+
+
+#: libpq settings of dedicated sessions (a leader's lock): give up connecting after 10 s,
+#: and let the kernel notice a dead server (or a cut network) within about 30 s instead of
+#: hours, so a lock check does not hang on a half-open socket.
+PG_SESSION_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 4,
+}
+
+
+def make_session_engine(url: URL) -> Engine:
+    """An engine without a pool: each connection is its own database session, closed for good."""
+    args = PG_SESSION_CONNECT_ARGS if url.get_backend_name() == "postgresql" else {}
+    return create_engine(url, poolclass=NullPool, connect_args=args)

@@ -7,7 +7,6 @@ item and never see one twice.
 
 from __future__ import annotations
 
-import builtins
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
-from ..model import EntryChange, ExistingEntry, StoredEntry
+from ..model import Decision, EntryChange, ExistingEntry, StoredEntry
 from . import schema
 from .base import ENTRY_COLUMNS, LIGHT_ENTRY_COLUMNS, Database, row_to_entry
 
@@ -64,31 +63,24 @@ class EntryRepo:
                     out[r.guid] = ExistingEntry(r.id, r.content_hash, bool(r.deleted), r.published, r.first_seen)
         return out
 
-    def save(
-        self,
-        source: str,
-        new: Sequence[EntryChange],
-        updated: Sequence[EntryChange],
-        *,
-        now: datetime,
-        targets: Sequence[str] = (),
-        source_tags: Sequence[str] = (),
-    ) -> SaveResult:
+    def save(self, source: str, decision: Decision, *, now: datetime, targets: Sequence[str] = ()) -> SaveResult:
         """Apply decide's verdict for one source in one transaction.
 
         Args:
-            targets: relay targets that get an outbox row for each new, relayed entry that
-                is the first of its story (a republished article is relayed once).
-            source_tags: the source's own tags, added to every entry's tag list.
+            targets: relay targets that get an outbox row for each new entry decide marked
+                ``relay``, provided it opened its story: which copy of a republished article
+                came first only the database knows (crawlers write concurrently), and a
+                story is relayed once.
 
         Statements are batched per feed (executemany), not issued per entry: a first
         crawl stores thousands of entries. A concurrent crawler that stored the same GUID
         first wins: the insert is a no-op (unique constraint) and not counted as new here.
         """
         updated_count = 0
+        new, updated = decision.new, decision.updated
         with self.db.write() as conn:
             source_id = conn.execute(select(S.c.id).where(S.c.slug == source)).scalar_one()
-            inserted = self._insert_new(conn, source_id, new, now, source_tags)
+            inserted = self._insert_new(conn, source_id, new, now)
             if inserted:
                 primary = self._join_stories(conn, inserted)
                 conn.execute(schema.index_log.insert(), [
@@ -113,19 +105,19 @@ class EntryRepo:
                         url=e.url, title=e.title, author=e.author, published=change.published,
                         updated=e.updated or now, last_seen=now, language=e.language,
                         summary=e.summary, content=e.content, text=e.text,
-                        tags=json.dumps(_tags(e.tags, source_tags)), image=e.image,
+                        tags=json.dumps(list(e.tags)), image=e.image,
                         native_uri=e.native_uri, native_cid=e.native_cid, content_hash=e.content_hash,
                     )
                 )
                 conn.execute(delete(T).where(T.c.entry_id == change.existing_id))
-                self._write_tags(conn, [(change.existing_id, _tags(e.tags, source_tags))])
+                self._write_tags(conn, [(change.existing_id, e.tags)])
                 conn.execute(schema.index_log.insert().values(entry_id=change.existing_id, op="upsert", created=now))
                 updated_count += 1
         new_ids = tuple(entry_id for entry_id, _ in inserted)
         return SaveResult(new=len(new_ids), updated=updated_count, new_ids=new_ids)
 
     def _insert_new(
-        self, conn: Connection, source_id: int, new: Sequence[EntryChange], now: datetime, source_tags: Sequence[str]
+        self, conn: Connection, source_id: int, new: Sequence[EntryChange], now: datetime
     ) -> list[tuple[int, EntryChange]]:
         """Insert the new entries in one statement; returns (id, change) of those really inserted."""
         if not new:
@@ -137,7 +129,7 @@ class EntryRepo:
                 "source_id": source_id, "guid": e.guid, "url": e.url, "title": e.title, "author": e.author,
                 "published": change.published, "updated": e.updated, "first_seen": now, "last_seen": now,
                 "language": e.language, "summary": e.summary, "content": e.content, "text": e.text,
-                "tags": json.dumps(_tags(e.tags, source_tags)), "image": e.image, "kind": e.kind,
+                "tags": json.dumps(list(e.tags)), "image": e.image, "kind": e.kind,
                 "native_uri": e.native_uri, "native_cid": e.native_cid, "content_hash": e.content_hash,
                 "is_primary": True,
             })
@@ -148,7 +140,7 @@ class EntryRepo:
         )
         by_guid = {change.entry.guid: change for change in new}
         inserted = [(row.id, by_guid[row.guid]) for row in conn.execute(stmt, rows)]
-        self._write_tags(conn, [(entry_id, _tags(c.entry.tags, source_tags)) for entry_id, c in inserted])
+        self._write_tags(conn, [(entry_id, c.entry.tags) for entry_id, c in inserted])
         return inserted
 
     def _write_tags(self, conn: Connection, tagged: Sequence[tuple[int, Sequence[str]]]) -> None:
@@ -228,7 +220,7 @@ class EntryRepo:
                     out[entry.id] = entry
         return out
 
-    def list(
+    def newest(
         self,
         *,
         source: str | None = None,
@@ -263,7 +255,7 @@ class EntryRepo:
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query)]
 
-    def story_members(self, story_ids: Iterable[int], *, with_content: bool = True) -> dict[int, builtins.list[StoredEntry]]:
+    def story_members(self, story_ids: Iterable[int], *, with_content: bool = True) -> dict[int, list[StoredEntry]]:
         """Every live entry of these stories, for "also published by ..."."""
         ids = list(story_ids)
         out: dict[int, list[StoredEntry]] = {}
@@ -289,18 +281,9 @@ class EntryRepo:
         with self.db.read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def all_ids(self, *, after: int = 0, limit: int = 1000) -> builtins.list[int]:
+    def all_ids(self, *, after: int = 0, limit: int = 1000) -> list[int]:
         """Live entry ids in id order, in pages: what ``reindex`` walks."""
         query = select(E.c.id).where(E.c.id > after, E.c.deleted.is_(False)).order_by(E.c.id).limit(limit)
         with self.db.read() as conn:
             return [r.id for r in conn.execute(query)]
-
-
-def _tags(entry_tags: Iterable[str], source_tags: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for tag in [*source_tags, *entry_tags]:
-        norm = " ".join(tag.split()).lower()[:200]
-        if norm:
-            seen.setdefault(norm, None)
-    return list(seen)
 

@@ -26,10 +26,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from .base import Database
 
@@ -39,18 +38,6 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("aggregator.store.locks")
-
-#: libpq settings of the leader's connection: give up connecting after 10 s, and let the
-#: kernel notice a dead server (or a cut network) within about 30 s instead of hours, so
-#: ``still_held`` does not hang on a half-open socket.
-PG_CONNECT_ARGS: dict[str, Any] = {
-    "connect_timeout": 10,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 4,
-}
-
 
 def lock_key(name: str) -> int:
     """A stable signed 64-bit key for ``name`` (advisory locks are keyed by bigint)."""
@@ -73,7 +60,6 @@ class LeaderLock:
         self.name = name
         self.key = lock_key(name)
         self.mechanism = "advisory" if db.dialect == "postgresql" else "file"
-        self._engine: Any = None
         self._conn: Connection | None = None
         self._file: Any = None
         self._held = False
@@ -157,14 +143,10 @@ class LeaderLock:
     def _try_advisory(self) -> bool:
         try:
             if self._conn is None:
-                if self._engine is None:
-                    # Its own engine without a pool: the session *is* the lock, so it must
-                    # never be handed back to a pool and reused by someone else.
-                    self._engine = create_engine(
-                        self.db.engine.url, poolclass=NullPool, connect_args=PG_CONNECT_ARGS
-                    )
+                # A connection of its own, outside the pool: the session *is* the lock, so it
+                # must never be handed back to a pool and reused by someone else.
                 # Autocommit: the session is idle between checks, never "idle in transaction".
-                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self._conn = self.db.session_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
             got = self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
         except SQLAlchemyError as exc:
             log.warning("lock.unavailable", extra={"fields": {"lock": self.name, "error": str(exc)}})
@@ -181,9 +163,6 @@ class LeaderLock:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
 
     # -- SQLite -------------------------------------------------------------------------
 

@@ -99,6 +99,17 @@ class SourceRepo:
             gone = sorted(slug for slug, row in existing.items() if slug not in names and row.configured)
             if gone:
                 conn.execute(update(S).where(S.c.slug.in_(gone)).values(configured=False))
+            silenced = [s.slug for s in configured if not s.relay]
+            if silenced:
+                # The operator switched the relay off for these sources: what they had
+                # waiting in the outbox is withdrawn, as an operator's delete withdraws it.
+                OB, E = schema.outbox, schema.entries
+                conn.execute(
+                    update(OB)
+                    .where(OB.c.state == "pending",
+                           OB.c.entry_id.in_(select(E.c.id).join(S, S.c.id == E.c.source_id).where(S.c.slug.in_(silenced))))
+                    .values(state="skipped", last_error="relay is switched off for this source", updated=self.db.clock())
+                )
 
     def configs(self, *, include_unconfigured: bool = False) -> list[SourceConfig]:
         query = select(S.c.config).order_by(S.c.id)

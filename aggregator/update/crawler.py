@@ -1,7 +1,7 @@
-"""The crawl loop: lease due sources, read, decide, store, reschedule.
+"""The crawl loop: lease due sources, retrieve (fetch + parse), ingest, reschedule.
 
-The only module that composes fetch, parse and store. Store calls are synchronous
-SQLAlchemy; they run in threads so the event loop keeps fetching meanwhile.
+Store calls are synchronous SQLAlchemy; they run in threads so the event loop keeps
+fetching meanwhile. What becomes of each item is ``ingest``'s business (the one write path).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import random
 import socket
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..errors import AggregatorError, FetchError
 from ..model import Clock, Config, SourceConfig, SourceState, utcnow
-from ..store import Store
-from .decide import decide
-from .readers import ReadResult, SourceReader
+from .ingest import RelayPolicy, ingest
+from .ports import CrawlStore
+from .retrieve import Retrieved, Retriever
 from .schedule import failure_interval, jittered, success_interval
 
 log = logging.getLogger("aggregator.crawl")
@@ -68,7 +68,8 @@ class Crawler:
     """Crawls the configured sources into the store.
 
     Args:
-        reader: reads one source of any kind (fetch + parse).
+        retriever: fetches and parses one source of any kind.
+        policy: what the write path needs to know of the relay (targets, backlog).
         lease_seconds: how long a leased source stays ours; a dead worker's sources come
             back after that.
         concurrency: sources in flight at once (the HTTP client bounds hosts further).
@@ -76,9 +77,10 @@ class Crawler:
 
     def __init__(
         self,
-        store: Store,
+        store: CrawlStore,
         config: Config,
-        reader: SourceReader,
+        retriever: Retriever,
+        policy: RelayPolicy,
         *,
         clock: Clock = utcnow,
         rng: random.Random | None = None,
@@ -89,7 +91,8 @@ class Crawler:
     ):
         self.store = store
         self.config = config
-        self.reader = reader
+        self.retriever = retriever
+        self.policy = policy
         self.clock = clock
         self.rng = rng or random.Random()
         self.owner = owner or worker_name()
@@ -97,7 +100,6 @@ class Crawler:
         self.concurrency = concurrency
         self.shutdown_grace = shutdown_grace
         self.sources = {s.slug: s for s in config.sources}
-        self.targets = config.relay.targets()
 
     async def crawl(
         self,
@@ -207,7 +209,7 @@ class Crawler:
                 raise AggregatorError(f"source {source.slug} is not in the store; run db upgrade and sync first")
         started = time.monotonic()
         try:
-            read = await self.reader.read(source, state)
+            read = await self.retriever.retrieve(source, state)
         except AggregatorError as exc:
             return await self._failed(source, state, exc)
         now = self.clock()
@@ -226,9 +228,9 @@ class Crawler:
         )
         return outcome
 
-    def _store_read(self, source: SourceConfig, state: SourceState, read: ReadResult, now: datetime) -> SourceOutcome:
+    def _store_read(self, source: SourceConfig, state: SourceState, read: Retrieved, now: datetime) -> SourceOutcome:
+        """The write path for what was retrieved, then the source's next appointment."""
         settings = self.config.settings
-        previous = _previous_interval(state)
         fetch = read.fetch
         if read.parsed is None:
             self.store.sources.record_not_modified_many(
@@ -236,38 +238,28 @@ class Crawler:
             )
             return SourceOutcome(source.slug, "not_modified")
         parsed = read.parsed
-        entries = parsed.entries
-        if source.language:
-            entries = tuple(e if e.language else replace(e, language=source.language) for e in entries)
-        existing = self.store.entries.existing(source.slug, [e.guid for e in entries])
-        decision = decide(
-            source.slug, entries, existing, now=now, relay=source.relay,
-            backlog=timedelta(seconds=self.config.relay.backlog),
-        )
-        saved = self.store.entries.save(
-            source.slug, decision.new, decision.updated, now=now, targets=self.targets, source_tags=source.tags,
-        )
-        published = [c.published for c in decision.new] + [
-            e.published for e in entries if e.published is not None
+        done = ingest(self.store, source, parsed.entries, now=now, policy=self.policy)
+        published = [c.published for c in done.decision.new] + [
+            e.published for e in parsed.entries if e.published is not None
         ]
         interval = success_interval(
             published, now=now, min_interval=settings.min_interval, max_interval=settings.max_interval,
-            max_age=fetch.max_age if fetch else None, ttl=parsed.feed.ttl, previous=previous,
+            max_age=fetch.max_age if fetch else None, ttl=parsed.feed.ttl, previous=_previous_interval(state),
         )
         self.store.sources.record_success(
             source.slug,
             now=now,
             next_fetch=jittered(now, interval, self.rng),
-                        etag=fetch.etag if fetch else None,
+            etag=fetch.etag if fetch else None,
             last_modified=fetch.last_modified if fetch else None,
             url=read.url,
             feed_title=parsed.feed.title,
             feed_link=parsed.feed.link,
             resolved_id=read.resolved_id,
         )
-        return SourceOutcome(source.slug, "ok", saved.new, saved.updated)
+        return SourceOutcome(source.slug, "ok", done.new, done.updated)
 
-    def _not_modified_interval(self, state: SourceState, read: ReadResult, now: datetime) -> float:
+    def _not_modified_interval(self, state: SourceState, read: Retrieved, now: datetime) -> float:
         """Nothing new: the previous pace, slowed a little, within the server's max-age."""
         settings = self.config.settings
         return success_interval(
@@ -305,14 +297,12 @@ class Crawler:
             return self.clock()
         return min((d for d in due if d is not None), default=None)
 
-    async def run_forever(self, stop: asyncio.Event, *, idle: float = 60.0, on_pass: Callable[[], None] | None = None) -> None:
+    async def run_forever(self, stop: asyncio.Event, *, idle: float = 60.0) -> None:
         """Crawl due sources until ``stop`` is set; a bug in one pass is logged, not fatal."""
         while not stop.is_set():
             failed = False
             try:
                 await self.crawl(stop=stop)
-                if on_pass is not None:
-                    await asyncio.to_thread(on_pass)
                 nxt = await asyncio.to_thread(self.next_due)
             except AggregatorError as exc:  # e.g. the database restarting
                 log.error("crawl.pass_failed", extra={"fields": {"error": str(exc)}})

@@ -1,8 +1,10 @@
-"""Decide, the pure step: which parsed entries are new, edited or unchanged.
+"""Decide, the pure step: what becomes of each incoming entry.
 
-No I/O and no clock of its own: ``now`` is the fetch time handed in, so the rules
-(future dates clamped, missing dates filled, deleted entries stay deleted, the backlog
-window for relaying) are tested with plain data.
+Decide alone says whether an entry is new, edited or unchanged, which story it belongs
+to (``story_key``) and whether it is relay-worthy (a recent entry of a relayed source that
+is not a reply). No I/O and no clock of its own: ``now`` is the fetch time handed in, so
+the rules (future dates clamped, missing dates filled, deleted entries stay deleted, the
+backlog window for relaying) are tested with plain data (tests/update/test_decide.py).
 """
 
 from __future__ import annotations

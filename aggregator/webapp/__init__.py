@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..model import Clock, Config, utcnow
-from ..store import Store
 from . import api, pages
 from .cache import ResponseCache, cache_middleware
 from .context import ui_locale
@@ -21,6 +20,7 @@ from .data import SourceDirectory
 from .http import add_security_headers, timing_middleware
 from .keys import CLOCK, CONFIG, DIRECTORY, EXECUTOR, INDEX, METRICS, RENDERER, STORE
 from .metrics import Metrics
+from .ports import ReadStore
 from .render import Renderer
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ PAGE_CACHE_SECONDS = 5.0
 
 def create_app(
     *,
-    store: Store,
+    store: ReadStore,
     config: Config,
     index: SearchIndexLike | None = None,
     clock: Clock = utcnow,

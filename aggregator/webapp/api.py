@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..model import StoredEntry, to_iso
-from ..sources import health_fields, sources_to_opml
+from ..shapes import api_item_json, api_source_json
+from ..sources import sources_to_opml
 from .context import in_thread, ui_locale
 from .data import Page, health, metrics_figures, river_page, search_page, source_rows
 from .feeds import FeedMeta, atom, json_feed
@@ -18,7 +18,7 @@ from .keys import CLOCK, DIRECTORY, INDEX, METRICS, RENDERER, STORE
 from .metrics import render_store_metrics
 from .pages import page_last_modified
 from .params import BadRequest, Filters, decode_cursor, parse_filters, parse_limit
-from .render import query_string, safe_url
+from .render import query_string
 
 FEED_SIZE = 50
 FEED_MAX_AGE = 300  # feed readers poll; five minutes matches the crawl's shortest interval
@@ -107,20 +107,6 @@ async def feed_json(request: web.Request) -> web.Response:
     return await _feed(request, "json")
 
 
-def item_json(entry: StoredEntry, also: tuple[StoredEntry, ...] = (), snippet: str | None = None) -> dict[str, Any]:
-    """The fields of ``aggregator items --json`` plus tags and the story's other copies."""
-    out: dict[str, Any] = {
-        "id": entry.id, "source": entry.source, "guid": entry.guid, "url": safe_url(entry.url),
-        "title": entry.title, "author": entry.author, "published": to_iso(entry.published),
-        "updated": to_iso(entry.updated), "language": entry.language, "summary": entry.summary,
-        "tags": list(entry.tags), "kind": entry.kind, "story_id": entry.story_id,
-        "also": [{"source": o.source, "url": safe_url(o.url)} for o in also],
-    }
-    if snippet is not None:
-        out["snippet"] = snippet
-    return out
-
-
 def _json(request: web.Request, data: Any, *, max_age: int = API_MAX_AGE) -> web.Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     return conditional(request, body, JSON, max_age=max_age)
@@ -139,7 +125,7 @@ async def api_items(request: web.Request) -> web.Response:
             {**filters.as_query(), "limit": request.query.get("limit")}, cursor=page.next_cursor
         )
     data: dict[str, Any] = {
-        "items": [item_json(i.entry, i.also, page.snippets.get(i.entry.id) if filters.q else None) for i in page.items],
+        "items": [api_item_json(i.entry, i.also, page.snippets.get(i.entry.id) if filters.q else None) for i in page.items],
         "next_cursor": page.next_cursor,
         "next": next_url,
     }
@@ -150,16 +136,7 @@ async def api_items(request: web.Request) -> web.Response:
 
 async def api_sources(request: web.Request) -> web.Response:
     rows = await in_thread(request, source_rows, request.app[STORE])
-    out = []
-    for row in rows:
-        c, s = row.config, row.state
-        out.append({
-            "slug": c.slug, "name": c.name, "kind": c.kind, "url": c.url, "website": c.website,
-            "description": c.description, "language": c.language, "tags": list(c.tags),
-            "mastodon": c.mastodon, "bluesky": c.bluesky,
-            **health_fields(s),
-            "feed_title": s.feed_title if s else None,
-        })
+    out = [api_source_json(row.config, row.state) for row in rows]
     return _json(request, {"sources": out})
 
 

@@ -16,8 +16,9 @@ from markupsafe import Markup, escape
 
 from ..errors import AggregatorError, SearchQueryError
 from ..model import SourceConfig, SourceState, StoredEntry
-from ..store import Cursor, Store
+from ..store import Cursor
 from .params import Filters, encode_keyset, encode_offset
+from .ports import ReadStore
 from .search import SearchIndexLike
 
 
@@ -44,7 +45,7 @@ class Page:
 class SourceDirectory:
     """The configured sources, cached briefly: they change only when sources.yaml does."""
 
-    def __init__(self, store: Store, ttl: float = 30.0):
+    def __init__(self, store: ReadStore, ttl: float = 30.0):
         self.store = store
         self.ttl = ttl
         self._lock = threading.Lock()
@@ -91,9 +92,9 @@ class SourceDirectory:
         return self._option_parts()[1]
 
 
-def river_page(store: Store, filters: Filters, cursor: Cursor | None, limit: int) -> Page:
+def river_page(store: ReadStore, filters: Filters, cursor: Cursor | None, limit: int) -> Page:
     """Newest stories first; a source filter shows that source's own entries."""
-    rows = store.entries.list(
+    rows = store.entries.newest(
         source=filters.source, tag=filters.tag, language=filters.lang,
         limit=limit + 1, before=cursor, stories_only=True, with_content=False,
     )
@@ -104,7 +105,7 @@ def river_page(store: Store, filters: Filters, cursor: Cursor | None, limit: int
     return Page(items=items, next_cursor=next_cursor)
 
 
-def search_page(store: Store, index: SearchIndexLike | None, filters: Filters, offset: int, limit: int, sort: str) -> Page:
+def search_page(store: ReadStore, index: SearchIndexLike | None, filters: Filters, offset: int, limit: int, sort: str) -> Page:
     """Search hits as river items (full entries read back from the store, in hit order)."""
     if index is None:
         return Page(items=[], unavailable=True)
@@ -128,7 +129,7 @@ def search_page(store: Store, index: SearchIndexLike | None, filters: Filters, o
     )
 
 
-def _with_story_members(store: Store, rows: list[StoredEntry]) -> list[RiverItem]:
+def _with_story_members(store: ReadStore, rows: list[StoredEntry]) -> list[RiverItem]:
     story_ids = [e.story_id for e in rows if e.story_id is not None]
     members = store.entries.story_members(story_ids, with_content=False) if story_ids else {}
     items = []
@@ -153,13 +154,13 @@ class SourceRow:
     relay: dict[str, dict[str, Any]] | None = None
 
 
-def source_rows(store: Store) -> list[SourceRow]:
+def source_rows(store: ReadStore) -> list[SourceRow]:
     states = {s.slug: s for s in store.sources.states()}
     rows = [SourceRow(c, states.get(c.slug)) for c in store.sources.configs()]
     return sorted(rows, key=lambda r: r.config.name.casefold())
 
 
-def source_row(store: Store, slug: str) -> SourceRow | None:
+def source_row(store: ReadStore, slug: str) -> SourceRow | None:
     for config in store.sources.configs():
         if config.slug == slug:
             relay = store.outbox.status_by_source(slug).get(slug)
@@ -167,7 +168,7 @@ def source_row(store: Store, slug: str) -> SourceRow | None:
     return None
 
 
-def health(store: Store, index: SearchIndexLike | None) -> dict[str, Any]:
+def health(store: ReadStore, index: SearchIndexLike | None) -> dict[str, Any]:
     """Database and index reachability for ``/healthz``."""
     database = store.ping()
     index_state: bool | None = None
@@ -184,5 +185,5 @@ def health(store: Store, index: SearchIndexLike | None) -> dict[str, Any]:
     return {"database": database, "index": index_state}
 
 
-def metrics_figures(store: Store) -> tuple[dict[str, int], int, dict[tuple[str, str], int]]:
+def metrics_figures(store: ReadStore) -> tuple[dict[str, int], int, dict[tuple[str, str], int]]:
     return store.sources.counts_by_status(), store.entries.count(), store.outbox.counts()

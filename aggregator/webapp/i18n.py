@@ -1,8 +1,8 @@
 """The readers' language: French first, English on request; gettext catalogues from ``web/``.
 
 The interface language is chosen by ``?ui=`` (which also sets a cookie), then the cookie,
-then ``Accept-Language``, then French. ``lang`` is *not* used for it: in the routes of
-DESIGN.md ``lang`` filters the content by the articles' language.
+then ``Accept-Language``, then French. ``lang`` is *not* used for it: in the routes (README)
+``lang`` filters the content by the articles' language.
 """
 
 from __future__ import annotations

@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from ..model import Clock, Config
-from ..store import Store
 from .data import SourceDirectory
 from .metrics import Metrics
+from .ports import ReadStore
 from .render import Renderer
 from .search import SearchIndexLike
 
-STORE = web.AppKey("store", Store)
+STORE: web.AppKey[ReadStore] = web.AppKey("store")
 CONFIG = web.AppKey("config", Config)
 #: The search index, or None when the operator runs without one (search then answers 503).
 INDEX: web.AppKey[SearchIndexLike | None] = web.AppKey("index")

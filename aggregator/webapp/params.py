@@ -29,7 +29,7 @@ class BadRequest(web.HTTPBadRequest):
 
 @dataclass(frozen=True)
 class Filters:
-    """The filters every view and feed accepts (DESIGN.md: source, tag, lang, q)."""
+    """The filters every view and feed accepts (README, routes: source, tag, lang, q)."""
 
     source: str | None = None
     tag: str | None = None

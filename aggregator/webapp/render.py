@@ -23,7 +23,8 @@ import nh3
 from babel.dates import format_date, format_time
 from markupsafe import Markup
 
-from ..parse.sanitize import CLEAN_CONTENT_TAGS, html_to_text
+from ..shapes import safe_url
+from ..text import CLEAN_CONTENT_TAGS, html_to_text
 from .i18n import LOCALES, load_translations
 
 #: Readers without JavaScript see dates in the time zone of most sources;
@@ -43,8 +44,8 @@ _HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 def web_root() -> Path:
-    """The ``web/`` package directory (templates, static, translations), also in a wheel."""
-    return Path(str(importlib.resources.files("web")))
+    """The front end: the repository's ``web/`` folder, shipped as ``aggregator/frontend``."""
+    return Path(str(importlib.resources.files("aggregator") / "frontend"))
 
 
 @lru_cache(maxsize=8192)
@@ -81,19 +82,6 @@ def format_local(value: datetime, locale: str) -> str:
 
 
 @lru_cache(maxsize=16384)
-def safe_url(value: str | None) -> str | None:
-    """Only http(s) links reach an ``href``: ``javascript:`` and friends become no link."""
-    if not value:
-        return None
-    try:
-        parts = urlsplit(value.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return value.strip()
-
-
 @lru_cache(maxsize=16384)
 def host_of(value: str | None) -> str:
     url = safe_url(value)

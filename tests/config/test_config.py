@@ -9,7 +9,6 @@ import pytest
 
 from aggregator.config import (
     BLUESKY_KEYS,
-    ENVIRONMENT,
     MASTODON_KEYS,
     RELAY_KEYS,
     SETTINGS_KEYS,
@@ -18,6 +17,7 @@ from aggregator.config import (
     parse_config,
 )
 from aggregator.errors import ConfigError
+from aggregator.settings import ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from aggregator.config import parse_config
-from aggregator.fetch.http import HttpClient
 from aggregator.model import Config
 from aggregator.store import Store
 from aggregator.update.crawler import Crawler
-from aggregator.update.readers import FeedParser, SourceReader
 
-UA = "aggregator-tests/0.1 (+https://example.invalid/contact)"
+from ..building import UA, aggregator_for
+
+__all__ = ["UA", "config_for", "crawler", "rss"]
 
 
 def rss(items: list[tuple[str, str]], *, title: str = "Le Site", link: str = "https://site.example/",
@@ -45,8 +44,6 @@ def config_for(yaml_sources: str, *, relay: str = "") -> Config:
 async def crawler(store: Store, config: Config, *, total_timeout: float = 5.0, max_bytes: int = 15 * 1024 * 1024,
                   per_host_delay: float = 0.0) -> AsyncIterator[Crawler]:
     """A crawler allowed onto loopback, with test-sized timeouts, over the store's clock."""
-    store.sources.sync(config.sources)
-    async with HttpClient(user_agent=UA, allow_private=True, total_timeout=total_timeout, connect_timeout=2.0,
-                          max_bytes=max_bytes, per_host_delay=per_host_delay, clock=store.db.clock) as http:
-        reader = SourceReader(http, FeedParser(None), config.settings)
-        yield Crawler(store, config, reader, clock=store.db.clock, rng=random.Random(7), owner="test")
+    async with aggregator_for(store, config, total_timeout=total_timeout, max_bytes=max_bytes,
+                              per_host_delay=per_host_delay) as agg:
+        yield await agg.crawler()

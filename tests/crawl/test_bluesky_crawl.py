@@ -48,7 +48,7 @@ async def test_bluesky_source_is_crawled_and_reposts_are_told_apart(
     async with crawler(store, config) as c:
         report = await c.crawl(every=True)
     assert report.as_json()["ok"] == 1 and report.as_json()["new_items"] == 2, report.as_json()
-    entries = {e.kind: e for e in store.entries.list(source="media")}
+    entries = {e.kind: e for e in store.entries.newest(source="media")}
     assert set(entries) == {"post", "repost"}
     assert entries["post"].native_uri == own["uri"] and entries["post"].native_cid == own["cid"]
     assert entries["repost"].native_uri == theirs["uri"]

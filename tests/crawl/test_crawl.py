@@ -32,7 +32,7 @@ async def test_first_pass_stores_second_pass_sends_validators_and_creates_nothin
     assert again.headers.get("If-None-Match") == '"v1"'
     assert again.headers.get("If-Modified-Since") == "Fri, 20 Nov 2026 09:00:00 GMT"
     assert server.requests_to("/b.xml")[-1].headers.get("If-Modified-Since") == "Fri, 20 Nov 2026 09:00:00 GMT"
-    items = store.entries.list(source="a")
+    items = store.entries.newest(source="a")
     assert [e.title for e in items] == ["Grève à la SNCF", "Manifestation samedi"]
     assert items[0].tags == ("mutu",)
     assert items[0].url is not None and "utm_source" in items[0].url  # the link is kept as published
@@ -54,7 +54,7 @@ async def test_edits_update_in_place_and_relay_outbox_is_filled_once(store: Stor
             clock.advance(hours=1)
             report = await c.crawl(every=True)
     assert report.as_json()["updated_items"] == 1 and report.as_json()["new_items"] == 0
-    [entry] = store.entries.list(source="a")
+    [entry] = store.entries.newest(source="a")
     assert entry.title == "Seconde version du titre"
     assert store.outbox.counts() == {("mastodon", "pending"): 1}
 
@@ -171,7 +171,7 @@ async def test_hostile_sources_fail_cleanly_and_the_pass_goes_on(store: Store, c
     assert errors["ok"] is None
     for slug in names[1:]:
         assert errors[slug], slug
-    [entry] = store.entries.list(source="ok")
+    [entry] = store.entries.newest(source="ok")
     for bad in ("<script", "onerror", "javascript:", "<iframe"):
         assert bad not in entry.summary and bad not in entry.content
 
@@ -186,7 +186,7 @@ async def test_one_article_from_two_sources_is_one_story(store: Store, clock: Fr
         )
         async with crawler(store, config) as c:
             await c.crawl(every=True)
-    river = store.entries.list(stories_only=True)
+    river = store.entries.newest(stories_only=True)
     assert len(river) == 1
     members = store.entries.story_members([river[0].story_id])  # type: ignore[list-item]
     assert sorted(e.source for e in members[river[0].story_id]) == ["a", "b"]  # type: ignore[index]

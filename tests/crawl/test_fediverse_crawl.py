@@ -42,7 +42,7 @@ async def test_mastodon_account_through_the_public_api(store: Store, clock: Froz
     assert len(lookups) == 1  # the account id is remembered
     sent = server.requests_to("/api/v1/accounts/117020565966271181/statuses")[0]
     assert sent.query.get("exclude_replies") == "true"
-    entries = store.entries.list(source="compte")
+    entries = store.entries.newest(source="compte")
     assert {e.native_uri for e in entries} <= {s["uri"] for s in statuses} | {
         (s.get("reblog") or {}).get("uri") for s in statuses}
     assert all(e.kind in ("post", "repost") for e in entries)

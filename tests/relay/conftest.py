@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 from aggregator.model import EntryData, SourceConfig
 from aggregator.parse.identity import content_hash
 from aggregator.store import Store
-from aggregator.update.decide import decide
+from tests.building import Relays, store_entries
 from tests.peers.bluesky import bluesky_network  # noqa: F401
 from tests.peers.mastodon_replay import mastodon_replay  # noqa: F401
 
@@ -27,11 +28,8 @@ def article(guid: str, title: str, url: str, text: str = "Un texte de résumé."
 
 def save(store: Store, source: SourceConfig, entries: list[EntryData], *, targets: tuple[str, ...],
          backlog: timedelta = timedelta(hours=24)) -> int:
-    """Store entries the way the crawler does: decide, then save with the relay targets."""
-    now = store.db.clock()
-    d = decide(source.slug, entries, store.entries.existing(source.slug, [e.guid for e in entries]),
-               now=now, relay=source.relay, backlog=backlog)
-    return store.entries.save(source.slug, d.new, d.updated, now=now, targets=targets, source_tags=source.tags).new
+    """Store entries the way the crawler does: the write path, with the relay targets."""
+    return store_entries(store, source, entries, targets=targets, backlog=backlog).new
 
 
 def jpeg(width: int = 1600, height: int = 900, noise: bool = False) -> bytes:
@@ -112,3 +110,10 @@ async def site() -> AsyncIterator[ArticleSite]:
         yield s
     finally:
         await s.stop()
+
+
+@pytest.fixture
+async def relays() -> AsyncIterator[Relays]:
+    """``await relays.open(store, relay_config, credentials)``: a relay built by the factory."""
+    async with AsyncExitStack() as stack:
+        yield Relays(stack)

@@ -12,35 +12,34 @@ import os
 import sys
 import time
 
-from aggregator.model import BlueskyTarget, MastodonTarget, RelayConfig
-from aggregator.relay import Relay, RelayCredentials
-from aggregator.store import Store
+from aggregator.factory import make_aggregator
+from aggregator.model import BlueskyTarget, Config, MastodonTarget, RelayConfig
+from aggregator.settings import load_settings
+from tests.building import settings_for
 
 
 async def main(path: str) -> int:
     with open(path, encoding="utf-8") as fh:
         cfg = json.load(fh)
-    store = Store(cfg["database"])
-    config = RelayConfig(
+    config = Config(sources=(), relay=RelayConfig(
         mastodon=MastodonTarget(api_base_url=cfg["mastodon"], visibility="public"),
         bluesky=BlueskyTarget(service=cfg["pds"]),
         max_posts_per_hour=10_000,
-    )
-    relay = Relay(store, config, RelayCredentials.from_env(os.environ), allow_private=True)
-    print("ready", flush=True)
-    deadline = time.monotonic() + float(cfg.get("timeout", 120))
-    try:
+    ))
+    credentials = load_settings(os.environ, read_config=False).credentials
+    settings = settings_for(config, database_url=cfg["database"], credentials=credentials)
+    async with make_aggregator(settings, migrate=False, mirror_config=False) as agg:
+        relay = await agg.relay()
+        print("ready", flush=True)
+        deadline = time.monotonic() + float(cfg.get("timeout", 120))
         while time.monotonic() < deadline:
             for report in await relay.run_once(limit=5):
                 print(json.dumps(report), flush=True)
-            counts = store.outbox.counts()
+            counts = agg.store.outbox.counts()
             if not any(n for (_, state), n in counts.items() if state in ("pending", "sending")):
                 return 0
             await asyncio.sleep(0.05)
         return 1
-    finally:
-        await relay.close()
-        store.close()
 
 
 if __name__ == "__main__":

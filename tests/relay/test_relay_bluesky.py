@@ -11,11 +11,12 @@ import aiohttp
 import pytest
 
 from aggregator.model import BlueskyTarget, EntryData, RelayConfig, SourceConfig
-from aggregator.relay import Relay, RelayCredentials
 from aggregator.relay.bluesky import SESSION_KEY
 from aggregator.relay.format import short_url
+from aggregator.settings import Credentials
 from aggregator.store import Store
 from aggregator.store.meta import MetaRepo
+from tests.building import Relays
 from tests.peers.bluesky import BlueskyNetwork, create_account, create_record, poll, xrpc
 
 from .bsky_helpers import list_records
@@ -36,7 +37,7 @@ def sqlite_store(tmp_path: Path, clock) -> Iterator[Store]:
 
 
 async def test_posts_cards_facets_languages_and_reposts(bluesky_network: BlueskyNetwork, sqlite_store: Store,
-                                                        clock, site: ArticleSite) -> None:
+                                                        clock, site: ArticleSite, relays: Relays) -> None:
     store = sqlite_store
     net = bluesky_network
     async with aiohttp.ClientSession() as http:
@@ -60,12 +61,8 @@ async def test_posts_cards_facets_languages_and_reposts(bluesky_network: Bluesky
                                   kind="post", native_uri="https://remote.example/users/m/statuses/1", content_hash="m")],
          targets=("bluesky",))
     config = RelayConfig(bluesky=BlueskyTarget(service=net.pds, appview=net.appview), hashtags=("presse",))
-    creds = RelayCredentials(None, relay_account.handle, PASSWORD)
-    relay = Relay(store, config, creds, clock=clock, allow_private=True)
-    try:
-        reports = await relay.run_once()
-    finally:
-        await relay.close()
+    relay = await relays.open(store, config, Credentials(None, relay_account.handle, PASSWORD))
+    reports = await relay.run_once()
     assert [(r["action"], r["state"]) for r in reports] == [("post", "posted")] * 3 + [("repost", "posted"), ("post", "posted")]
     assert MetaRepo(store.db).get(SESSION_KEY), "the session is kept for the next run"
 
@@ -108,7 +105,7 @@ async def test_posts_cards_facets_languages_and_reposts(bluesky_network: Bluesky
 
 
 async def test_a_repeated_create_conflicts_and_reads_the_first_back(bluesky_network: BlueskyNetwork,
-                                                                   sqlite_store: Store, clock, site: ArticleSite) -> None:
+                                                                   sqlite_store: Store, clock, site: ArticleSite, relays: Relays) -> None:
     store = sqlite_store
     net = bluesky_network
     async with aiohttp.ClientSession() as http:
@@ -117,7 +114,7 @@ async def test_a_repeated_create_conflicts_and_reads_the_first_back(bluesky_netw
     store.sources.sync([web])
     save(store, web, [article("1", "Un article envoyé deux fois", site.url("noimage-2"))], targets=("bluesky",))
     config = RelayConfig(bluesky=BlueskyTarget(service=net.pds))
-    relay = Relay(store, config, RelayCredentials(None, account.handle, PASSWORD), clock=clock, allow_private=True)
+    relay = await relays.open(store, config, Credentials(None, account.handle, PASSWORD))
     [row] = store.outbox.all()
     job = relay._plan(row, store.entries.get_many([row.entry_id])[row.entry_id], {})
     poster = relay._poster("bluesky")
@@ -125,12 +122,10 @@ async def test_a_repeated_create_conflicts_and_reads_the_first_back(bluesky_netw
     second = await poster.deliver(job)  # as after a crash between the post and the mark
     assert first == second and first.remote_id.endswith("/" + job.rkey)
     assert await poster.find(job) == first
-    await relay.close()
     # A new process reuses the stored session instead of logging in again.
     saved = MetaRepo(store.db).get(SESSION_KEY)
-    relay = Relay(store, config, RelayCredentials(None, account.handle, "wrong password"), clock=clock, allow_private=True)
+    relay = await relays.open(store, config, Credentials(None, account.handle, "wrong password"))
     [report] = await relay.run_once()
-    await relay.close()
     assert report["state"] == "posted" and report["attempts"] == 1 and saved
     async with aiohttp.ClientSession() as http:
         assert len(await list_records(http, net, account.did, "app.bsky.feed.post")) == 1

@@ -13,7 +13,6 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from aiohttp import web
 from aggregator.model import EntryData, SourceConfig
 from aggregator.parse.identity import content_hash
 from aggregator.store import Store
-from aggregator.update.decide import decide
+from tests.building import store_entries
 from tests.relay.mastodon_fake import FakeMastodon
 
 POSTED = re.compile(r"^relay\.posted entry=(\S+) target=(\S+) action=(\S+) remote=(\S+) reconciled=(\S+)$")
@@ -74,10 +73,7 @@ def fill_outbox(store: Store, n: int) -> list[str]:
         title, text = f"Article numéro {i} du relais", f"Résumé de l'article {i}."
         entries.append(EntryData(guid=f"a{i}", url=url, title=title, text=text,
                                  summary=f"<p>{text}</p>", content_hash=content_hash(title, text)))
-    now = store.db.clock()
-    d = decide(SOURCE.slug, entries, store.entries.existing(SOURCE.slug, [e.guid for e in entries]),
-               now=now, relay=True, backlog=timedelta(hours=24))
-    saved = store.entries.save(SOURCE.slug, d.new, d.updated, now=now, targets=("mastodon",), source_tags=())
+    saved = store_entries(store, SOURCE, entries, targets=("mastodon",))
     assert saved.new == n, saved
     return urls
 

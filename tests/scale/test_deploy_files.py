@@ -25,7 +25,8 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from aggregator import cli
-from aggregator.config import ENVIRONMENT
+from aggregator.cli import serving
+from aggregator.settings import ENVIRONMENT
 from tests.conftest import free_port, wait_for_port
 
 from .procs import ROOT, Proc, aggregator_argv, child_env
@@ -34,7 +35,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
-AGGREGATOR_SERVICES = {"migrate": "cmd_db", "crawler": "cmd_crawl", "web": "cmd_serve", "relay": "cmd_relay"}
+AGGREGATOR_SERVICES = {"migrate": "cmd_db_upgrade", "crawler": "cmd_crawl", "web": "cmd_serve", "relay": "cmd_relay"}
 
 
 def compose() -> dict[str, Any]:
@@ -124,7 +125,7 @@ def test_every_service_command_is_a_valid_aggregator_invocation() -> None:
     assert web.host == "0.0.0.0"
     assert services["web"]["ports"][0].endswith(f":{web.port}")
     # the image's default command is the web role, and valid too
-    assert parser.parse_args(json.loads(dict(dockerfile_instructions())["CMD"])).func is cli.cmd_serve
+    assert parser.parse_args(json.loads(dict(dockerfile_instructions())["CMD"])).func is serving.cmd_serve
 
 
 def test_env_example_names_every_variable() -> None:

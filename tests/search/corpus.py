@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from aggregator.model import EntryData, SourceConfig
 from aggregator.parse.identity import content_hash
 from aggregator.store import Store
-from aggregator.update.decide import decide
+from tests.building import store_entries
 
 SOURCES = [
     SourceConfig(slug="paris-luttes", name="Paris-luttes.info", kind="feed", url="https://paris-luttes.info/rss", language="fr"),
@@ -86,23 +86,20 @@ def entry(doc: Doc) -> EntryData:
 
 
 def save(store: Store, docs: list[Doc]) -> dict[str, int]:
-    """Store docs the way the crawler does (decide, then save); returns key -> entry id."""
-    now = store.db.clock()
+    """Store docs the way the crawler does (the write path); returns key -> entry id."""
     by_source: dict[str, list[Doc]] = {}
     for doc in docs:
         by_source.setdefault(doc.source, []).append(doc)
+    configs = {s.slug: s for s in SOURCES}
     for source, items in by_source.items():
-        entries = [entry(d) for d in items]
-        decision = decide(source, entries, store.entries.existing(source, [e.guid for e in entries]),
-                          now=now, relay=False, backlog=timedelta(hours=24))
-        store.entries.save(source, decision.new, decision.updated, now=now)
+        store_entries(store, configs[source], [entry(d) for d in items])
     return ids_by_key(store)
 
 
 def ids_by_key(store: Store) -> dict[str, int]:
     out: dict[str, int] = {}
     for source in SOURCES:
-        for e in store.entries.list(source=source.slug, limit=1000):
+        for e in store.entries.newest(source=source.slug, limit=1000):
             out[e.guid] = e.id
     return out
 

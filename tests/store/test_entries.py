@@ -7,7 +7,8 @@ from datetime import timedelta
 from aggregator.model import EntryData, SourceConfig
 from aggregator.parse.identity import content_hash
 from aggregator.store import Store
-from aggregator.update.decide import decide
+
+from ..building import store_entries
 
 
 def entry(guid: str, title: str, text: str = "texte", **kw: object) -> EntryData:
@@ -15,18 +16,18 @@ def entry(guid: str, title: str, text: str = "texte", **kw: object) -> EntryData
                      summary=f"<p>{text}</p>", content_hash=content_hash(title, text), **kw)  # type: ignore[arg-type]
 
 
+SOURCES = {
+    "a": SourceConfig(slug="a", name="A", kind="feed", url="https://a.example/feed", tags=("local",)),
+    "b": SourceConfig(slug="b", name="B", kind="feed", url="https://b.example/feed"),
+}
+
+
 def setup_sources(store: Store) -> None:
-    store.sources.sync([
-        SourceConfig(slug="a", name="A", kind="feed", url="https://a.example/feed", tags=("local",)),
-        SourceConfig(slug="b", name="B", kind="feed", url="https://b.example/feed", relay=False),
-    ])
+    store.sources.sync(SOURCES.values())
 
 
-def save(store: Store, source: str, entries: list[EntryData], relay: bool = True) -> tuple[int, int]:
-    now = store.db.clock()
-    d = decide(source, entries, store.entries.existing(source, [e.guid for e in entries]),
-               now=now, relay=relay, backlog=timedelta(hours=24))
-    r = store.entries.save(source, d.new, d.updated, now=now, targets=("mastodon", "bluesky"), source_tags=("local",))
+def save(store: Store, source: str, entries: list[EntryData]) -> tuple[int, int]:
+    r = store_entries(store, SOURCES[source], entries, targets=("mastodon", "bluesky"))
     return r.new, r.updated
 
 
@@ -36,21 +37,21 @@ def test_new_updated_unchanged_and_logs(store: Store, clock) -> None:
     assert save(store, "a", [entry("1", "Grève générale à Lyon ce jeudi"), entry("2", "Court")]) == (0, 0)
     clock.advance(60)
     assert save(store, "a", [entry("1", "Grève générale à Lyon ce jeudi", "édité")]) == (0, 1)
-    items = store.entries.list(source="a")
+    items = store.entries.newest(source="a")
     assert {e.guid for e in items} == {"1", "2"}
     assert next(e for e in items if e.guid == "1").text == "édité"
     assert store.index_log.backlog() == 3
     assert store.outbox.counts() == {("mastodon", "pending"): 2, ("bluesky", "pending"): 2}
     assert next(e for e in items if e.guid == "1").tags == ("local",)
-    assert [e.guid for e in store.entries.list(tag="local")] != []
+    assert [e.guid for e in store.entries.newest(tag="local")] != []
 
 
 def test_same_story_from_two_sources_is_one_river_item(store: Store, clock) -> None:
     setup_sources(store)
     save(store, "a", [entry("x", "Expulsion du squat de la rue des Lilas")])
     clock.advance(120)
-    save(store, "b", [entry("y", "Expulsion du squat de la rue des lilas !")], relay=False)
-    river = store.entries.list(stories_only=True)
+    save(store, "b", [entry("y", "Expulsion du squat de la rue des lilas !")])
+    river = store.entries.newest(stories_only=True)
     assert len(river) == 1 and river[0].source == "a"
     members = store.entries.story_members([river[0].story_id])
     assert [e.source for e in members[river[0].story_id]] == ["a", "b"]
@@ -61,11 +62,11 @@ def test_same_story_from_two_sources_is_one_river_item(store: Store, clock) -> N
 def test_deleted_entry_stays_deleted(store: Store, clock) -> None:
     setup_sources(store)
     save(store, "a", [entry("1", "Un article supprimé par l'opératrice")])
-    [e] = store.entries.list(source="a")
+    [e] = store.entries.newest(source="a")
     store.entries.mark_deleted([e.id], now=clock())
     clock.advance(3600)
     assert save(store, "a", [entry("1", "Un article supprimé par l'opératrice", "nouveau texte")]) == (0, 0)
-    assert store.entries.list(source="a") == []
+    assert store.entries.newest(source="a") == []
 
 
 def test_backlog_window_keeps_old_items_out_of_the_outbox(store: Store, clock) -> None:
@@ -73,7 +74,7 @@ def test_backlog_window_keeps_old_items_out_of_the_outbox(store: Store, clock) -
     old = entry("old", "Un vieil article de l'an dernier", published=clock() - timedelta(days=300))
     future = entry("fut", "Un article daté du futur", published=clock() + timedelta(days=3))
     assert save(store, "a", [old, future]) == (2, 0)
-    items = {e.guid: e for e in store.entries.list(source="a")}
+    items = {e.guid: e for e in store.entries.newest(source="a")}
     assert items["fut"].published == clock()
     assert sum(store.outbox.counts().values()) == 2  # only "fut", for both targets
 

@@ -12,8 +12,8 @@ from aggregator.model import Config, EntryData, SourceConfig
 from aggregator.parse.identity import content_hash
 from aggregator.parse.sanitize import html_to_text, sanitize_html
 from aggregator.store import Store
-from aggregator.update.decide import decide
 from aggregator.webapp import create_app
+from tests.building import store_entries
 
 #: Written into titles, authors and URLs: none of it may reach the page unescaped.
 HOSTILE_TITLE = '<script>alert("t")</script><img src=x onerror=alert(1)><svg onload=alert(2)>Titre piégé'
@@ -57,11 +57,8 @@ def make_entry(guid: str, title: str, text: str = "", *, url: str | None = None,
 
 
 def save(store: Store, source: str, entries: list[EntryData]) -> int:
-    now = store.db.clock()
     config = next(s for s in SOURCES if s.slug == source)
-    d = decide(source, entries, store.entries.existing(source, [e.guid for e in entries]),
-               now=now, relay=config.relay, backlog=timedelta(hours=24))
-    return store.entries.save(source, d.new, d.updated, now=now, targets=("mastodon",), source_tags=config.tags).new
+    return store_entries(store, config, entries, targets=("mastodon",)).new
 
 
 def fill(store: Store, clock: Any, *, river_size: int = 45) -> None:
@@ -116,7 +113,7 @@ class FakeIndex:
             raise SearchQueryError("unbalanced quote in the query")
         words = query.lower().split()
         hits = []
-        for e in self.store.entries.list(source=source, tag=tag, language=lang, limit=10_000):
+        for e in self.store.entries.newest(source=source, tag=tag, language=lang, limit=10_000):
             hay = f"{e.title} {e.text}".lower()
             if all(w in hay for w in words):
                 snippet = e.text.replace(words[0], f"<b>{words[0]}</b>") if words else e.text

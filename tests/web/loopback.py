@@ -104,11 +104,8 @@ def feed_app(base_holder: list[str]) -> web.Application:
 
 async def crawl(store, cfg: Config) -> dict[str, float | int]:  # type: ignore[no-untyped-def]
     """One real crawl pass over the loopback feeds (the lead's crawler, fetch and parse)."""
-    from aggregator.fetch.http import HttpClient
-    from aggregator.update.crawler import Crawler
-    from aggregator.update.readers import FeedParser, SourceReader
+    from tests.building import aggregator_for
 
-    store.sources.sync(cfg.sources)
-    async with HttpClient(user_agent="aggregator-tests", allow_private=True, per_host_delay=0) as http:
-        report = await Crawler(store, cfg, SourceReader(http, FeedParser(None), cfg.settings)).crawl(every=True)
+    async with aggregator_for(store, cfg, total_timeout=30.0) as agg:
+        report = await (await agg.crawler()).crawl(every=True)
     return report.as_json()

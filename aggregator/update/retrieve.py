@@ -1,26 +1,23 @@
-"""Retrieve and parse one source, whatever its kind: feed, site, Mastodon or Bluesky.
+"""Retrieve one source, whatever its kind (feed, site, Mastodon, Bluesky): fetch, then parse.
 
-Every reader returns a ``ReadResult``; decide and store come after, in ``crawler``.
+``Retriever.retrieve`` returns a ``Retrieved`` (parsed entries plus the HTTP facts the
+scheduler needs); the write path (``ingest``) and the schedule come after, in ``crawler``.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from ..errors import FetchError, ParseError
 from ..fetch.bluesky import BlueskyReader
 from ..fetch.http import HttpClient
 from ..fetch.mastodon import MastodonReader, mastodon_api_base, mastodon_rss_url
-from ..model import FetchResult, ParsedFeed, Settings, SourceConfig, SourceState
+from ..model import CrawlSettings, FetchResult, ParsedFeed, SourceConfig, SourceState
 from ..parse.bluesky import parse_bluesky_feed
 from ..parse.discovery import discover_feeds, looks_like_html
-from ..parse.feed import parse_feed
 from ..parse.mastodon import parse_mastodon_statuses
+from .parse_pool import ParsePool
 
 #: Mastodon API answers that mean "use the public RSS feed instead" (instances that
 #: require authentication for the API, or have it disabled), as opposed to the host
@@ -29,7 +26,7 @@ MASTODON_FALLBACK_STATUSES = {None, 401, 403, 404, 410, 500, 501, 502, 504}
 
 
 @dataclass(frozen=True)
-class ReadResult:
+class Retrieved:
     """What one source yielded this time."""
 
     parsed: ParsedFeed | None  # None when not modified
@@ -42,34 +39,21 @@ class ReadResult:
         return self.parsed is None
 
 
-class FeedParser:
-    """Runs ``parse_feed`` in a process pool so both cores parse (parsing is the bottleneck)."""
+class Retriever:
+    """Fetches and parses sources of every kind with one HTTP client and one parse pool."""
 
-    def __init__(self, pool: Executor | None = None):
-        self.pool = pool
-
-    async def __call__(self, body: bytes, *, url: str, content_type: str | None, charset: str | None) -> ParsedFeed:
-        call: Callable[[], ParsedFeed] = partial(parse_feed, body, url=url, content_type=content_type, charset=charset)
-        if self.pool is None:
-            return call()
-        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
-
-
-class SourceReader:
-    """Reads sources of every kind with one HTTP client and one parser pool."""
-
-    def __init__(self, http: HttpClient, parser: FeedParser, settings: Settings):
+    def __init__(self, http: HttpClient, parser: ParsePool, settings: CrawlSettings):
         self.http = http
         self.parser = parser
         self.settings = settings
         self.mastodon = MastodonReader(http)
         self.bluesky = BlueskyReader(http, settings.bluesky_appview)
 
-    async def read(self, source: SourceConfig, state: SourceState) -> ReadResult:
+    async def retrieve(self, source: SourceConfig, state: SourceState) -> Retrieved:
         """Raises FetchError or ParseError; the crawler records them."""
         if source.kind == "feed":
             parsed, result = await self._feed(state.url or source.url or "", state)
-            return ReadResult(parsed, result, None, result.permanent_url)
+            return Retrieved(parsed, result, None, result.permanent_url)
         if source.kind == "site":
             return await self._site(source, state)
         if source.kind == "mastodon":
@@ -79,7 +63,7 @@ class SourceReader:
         raise ParseError(f"unknown source kind {source.kind!r}")
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
-        return await self.parser(result.body, url=result.url, content_type=result.content_type, charset=result.charset)
+        return await self.parser.parse(result.body, url=result.url, content_type=result.content_type, charset=result.charset)
 
     async def _feed(self, url: str, state: SourceState) -> tuple[ParsedFeed | None, FetchResult]:
         """Conditional GET of a feed URL, parsed unless not modified."""
@@ -88,7 +72,7 @@ class SourceReader:
             return None, result
         return await self._parse(result), result
 
-    async def _site(self, source: SourceConfig, state: SourceState) -> ReadResult:
+    async def _site(self, source: SourceConfig, state: SourceState) -> Retrieved:
         """An HTML page whose feed we discover once, then fetch like a feed.
 
         The discovered feed URL is kept as ``resolved_id``; a 301 on it moves it.
@@ -96,7 +80,7 @@ class SourceReader:
         if state.resolved_id:
             try:
                 parsed, result = await self._feed(state.resolved_id, state)
-                return ReadResult(parsed, result, result.permanent_url or state.resolved_id)
+                return Retrieved(parsed, result, result.permanent_url or state.resolved_id)
             except (ParseError, FetchError) as exc:
                 if isinstance(exc, FetchError) and exc.status not in (404, 410):
                     raise
@@ -105,7 +89,7 @@ class SourceReader:
         page = await self.http.get(page_url, accept="text/html, application/xhtml+xml, */*;q=0.5")
         if not looks_like_html(page.body):
             parsed = await self._parse(page)  # the "site" URL is a feed after all
-            return ReadResult(parsed, page, page.url, page.permanent_url)
+            return Retrieved(parsed, page, page.url, page.permanent_url)
         candidates = discover_feeds(page.body, url=page.url, charset=page.charset)
         if not candidates:
             raise ParseError("no feed found on the page (no <link rel=\"alternate\"> to RSS, Atom or JSON Feed)", url=page_url)
@@ -117,10 +101,10 @@ class SourceReader:
             except (FetchError, ParseError) as exc:
                 errors.append(f"{candidate}: {exc}")
                 continue
-            return ReadResult(parsed, result, result.permanent_url or candidate, page.permanent_url)
+            return Retrieved(parsed, result, result.permanent_url or candidate, page.permanent_url)
         raise ParseError("feeds found on the page could not be read: " + "; ".join(errors), url=page_url)
 
-    async def _mastodon(self, source: SourceConfig, state: SourceState) -> ReadResult:
+    async def _mastodon(self, source: SourceConfig, state: SourceState) -> Retrieved:
         """The public API first; the account's RSS feed when the API is closed."""
         assert source.account is not None
         api_base = mastodon_api_base(source.account, source.url)
@@ -136,14 +120,14 @@ class SourceReader:
             if exc.status not in MASTODON_FALLBACK_STATUSES or exc.retry_after is not None:
                 raise
             parsed, result = await self._feed(mastodon_rss_url(source.account, source.url), state)
-            return ReadResult(parsed, result)
+            return Retrieved(parsed, result)
         except (KeyError, TypeError) as exc:
             raise ParseError(f"unexpected Mastodon account answer: {exc}", url=api_base) from exc
         parsed = parse_mastodon_statuses(statuses, account=source.account, profile_url=profile_url)
-        return ReadResult(parsed, None, account_id)
+        return Retrieved(parsed, None, account_id)
 
-    async def _bluesky(self, source: SourceConfig, state: SourceState) -> ReadResult:
+    async def _bluesky(self, source: SourceConfig, state: SourceState) -> Retrieved:
         assert source.handle is not None
         did = state.resolved_id or await self.bluesky.resolve_handle(source.handle)
         data = await self.bluesky.author_feed(did)
-        return ReadResult(parse_bluesky_feed(data, did=did, handle=source.handle), None, did)
+        return Retrieved(parse_bluesky_feed(data, did=did, handle=source.handle), None, did)

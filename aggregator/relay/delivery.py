@@ -1,0 +1,184 @@
+"""The delivery loop: pull due outbox rows, plan each, claim it, deliver it, record it.
+
+The exactly-once discipline is described in the package docstring (``relay/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from ..errors import AggregatorError, RelayError
+from ..model import Clock, RelayConfig, SourceConfig, StoredEntry, utcnow
+from ..store.outbox import OutboxRow
+from .plan import Job, plan
+from .ports import RelayStore
+from .targets import Delivered, Target
+
+log = logging.getLogger(__name__)
+
+#: First retry after a minute, doubling, at most six hours apart.
+BACKOFF_BASE = 60.0
+BACKOFF_MAX = 6 * 3600.0
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failed ones."""
+    return float(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1)))
+
+
+class Relay:
+    """Pulls due outbox rows and delivers them; one instance per process."""
+
+    def __init__(
+        self,
+        store: RelayStore,
+        config: RelayConfig,
+        targets: Mapping[str, Target],
+        *,
+        clock: Clock = utcnow,
+    ):
+        """
+        Args:
+            targets: the enabled targets by name (``relay.targets.enabled_targets``), built
+                and closed by the factory.
+        """
+        self.store = store
+        self.config = config
+        self.posters = dict(targets)
+        self.targets = tuple(targets)
+        self.clock = clock
+
+    def _poster(self, name: str) -> Target:
+        return self.posters[name]
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run_once(self, *, dry_run: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+        """Deliver the due rows once; one report per row handled.
+
+        ``dry_run`` computes exactly the texts that would be posted and writes nothing:
+        no database change, no request to a target.
+        """
+        if not self.targets:
+            return []
+        now = self.clock()
+        store = self.store
+        in_flight = await asyncio.to_thread(store.outbox.in_flight, targets=self.targets)
+        due = await asyncio.to_thread(store.outbox.due, now, targets=self.targets, limit=limit)
+        rows = [*in_flight, *due]
+        if limit is not None:
+            rows = rows[:limit]
+        if not rows:
+            return []
+        entries = await asyncio.to_thread(store.entries.get_many, [r.entry_id for r in rows])
+        configs = await asyncio.to_thread(store.sources.configs, include_unconfigured=True)
+        sources = {s.slug: s for s in configs}
+        since = now - timedelta(hours=1)
+        budget = {
+            name: self.config.max_posts_per_hour - await asyncio.to_thread(store.outbox.posted_since, name, since)
+            for name in self.targets
+        }
+        reports: list[dict[str, Any]] = []
+        for row in rows:
+            job = self._plan(row, entries.get(row.entry_id), sources)
+            if job.action != "skip":
+                if budget[row.target] <= 0:
+                    continue  # max_posts_per_hour: the row waits for the next round
+                if not dry_run and self._poster(row.target).paused_until() is not None:
+                    continue  # the target's rate limit is exhausted until the reset
+            if dry_run:
+                state = "skipped" if job.action == "skip" else row.state
+                reports.append(_report(row, job, state=state, error=job.reason or None, attempts=row.attempts))
+            else:
+                report = await self._handle(row, job)
+                if report is None:
+                    continue
+                reports.append(report)
+            if job.action != "skip":
+                budget[row.target] -= 1
+        return reports
+
+    def _plan(self, row: OutboxRow, entry: StoredEntry | None, sources: Mapping[str, SourceConfig]) -> Job:
+        return plan(row_id=row.id, target=row.target, created=row.created, entry=entry,
+                    source=sources.get(entry.source) if entry else None, config=self.config)
+
+    async def _handle(self, row: OutboxRow, job: Job) -> dict[str, Any] | None:
+        outbox = self.store.outbox
+        if job.action == "skip":
+            done = await asyncio.to_thread(outbox.mark_skipped, row, self.clock(), reason=job.reason)
+            log.info("relay.skipped entry=%s target=%s reason=%s", row.entry_id, row.target, job.reason)
+            return _report(row, job, state="skipped", error=job.reason, attempts=row.attempts) if done else None
+        # The attempt is committed before anything leaves the machine.
+        claimed = await asyncio.to_thread(outbox.claim, row, self.clock())
+        if claimed is None:
+            return None  # another relay process took it
+        poster = self._poster(row.target)
+        try:
+            found: Delivered | None = None
+            if row.attempts > 0:
+                # An earlier attempt may have landed (crash, timeout after the server
+                # committed): look it up before posting again.
+                found = await poster.find(job)
+            delivered = found or await poster.deliver(job)
+        except RelayError as exc:
+            return await self._failed(claimed, job, exc)
+        await asyncio.to_thread(outbox.mark_posted, row.id, self.clock(),
+                                remote_id=delivered.remote_id, remote_url=delivered.remote_url)
+        log.info("relay.posted entry=%s target=%s action=%s remote=%s reconciled=%s",
+                 row.entry_id, row.target, job.action, delivered.remote_id, found is not None)
+        return _report(claimed, job, state="posted", remote_id=delivered.remote_id, attempts=claimed.attempts)
+
+    async def _failed(self, claimed: OutboxRow, job: Job, exc: RelayError) -> dict[str, Any]:
+        outbox = self.store.outbox
+        now = self.clock()
+        error = str(exc)
+        if exc.retry_after is not None and not exc.permanent:
+            # Rate limited: nothing was posted and the attempt does not count.
+            wait = max(exc.retry_after, 1.0)
+            await asyncio.to_thread(outbox.mark_retry, claimed.id, now, error=error,
+                                    next_attempt=now + timedelta(seconds=wait), count_attempt=False)
+            log.warning("relay.rate_limited target=%s wait=%.0f", claimed.target, wait)
+            return _report(claimed, job, state="pending", error=error, attempts=claimed.attempts - 1)
+        if exc.permanent or claimed.attempts >= self.config.max_attempts:
+            await asyncio.to_thread(outbox.mark_failed, claimed.id, now, error=error)
+            log.warning("relay.failed entry=%s target=%s error=%s", claimed.entry_id, claimed.target, error)
+            return _report(claimed, job, state="failed", error=error, attempts=claimed.attempts)
+        wait = backoff(claimed.attempts)
+        await asyncio.to_thread(outbox.mark_retry, claimed.id, now, error=error,
+                                next_attempt=now + timedelta(seconds=wait))
+        log.info("relay.retry entry=%s target=%s attempts=%s wait=%.0f error=%s",
+                 claimed.entry_id, claimed.target, claimed.attempts, wait, error)
+        return _report(claimed, job, state="pending", error=error, attempts=claimed.attempts)
+
+    async def run_forever(self, stop: asyncio.Event, *, interval: float = 30.0) -> None:
+        """Deliver every ``interval`` seconds until ``stop`` is set; errors are logged, not fatal."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except AggregatorError as exc:  # the store or a target is down: try again later
+                log.warning("relay.round_failed error=%s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def _report(row: OutboxRow, job: Job, *, state: str, error: str | None = None, remote_id: str | None = None,
+            attempts: int = 0) -> dict[str, Any]:
+    """The JSON line of ``aggregator relay --json`` for one row."""
+    return {
+        "entry_id": row.entry_id,
+        "source": job.source,
+        "target": row.target,
+        "state": state,
+        "action": job.action,
+        "text": job.text,
+        "url": job.url if job.action != "repost" else job.native_uri,
+        "language": job.post.language if job.post else None,
+        "remote_id": remote_id or row.remote_id,
+        "error": error,
+        "attempts": attempts,
+    }

@@ -1,0 +1,95 @@
+"""The one write path: every item, whatever brought it, goes existing → enrich → decide → save.
+
+The crawler calls it for feeds, sites, Mastodon and Bluesky accounts; anything else that
+brings items (posts pushed by followed fediverse actors, tests, benchmarks) calls it too,
+so the rules of ``enrich`` and ``decide`` hold for every item (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from ..model import Decision, EntryData, SourceConfig, normalize_tag
+from .decide import decide
+from .ports import EntryWriter, SaveResult
+
+
+@dataclass(frozen=True)
+class RelayPolicy:
+    """What decide needs to know of the relay: where new items go, and how old is too old.
+
+    Attributes:
+        targets: outbox targets ("mastodon", "bluesky"…) that get a row per relayed item.
+        backlog: an item published longer ago than this when first seen is never relayed,
+            so adding a source with a year of history does not flood followers.
+    """
+
+    targets: tuple[str, ...] = ()
+    backlog: timedelta = timedelta(hours=24)
+
+
+def enrich(source: SourceConfig, entries: Iterable[EntryData]) -> tuple[EntryData, ...]:
+    """What the source knows and the entry does not: its language, and its tags.
+
+    The source's ``language`` applies where the entry states none; the source's ``tags``
+    come first, then the entry's, normalized (``normalize_tag``) and deduplicated.
+    """
+    out = []
+    for entry in entries:
+        language = entry.language or source.language
+        tags = merge_tags(source.tags, entry.tags)
+        if language != entry.language or tags != entry.tags:
+            entry = replace(entry, language=language, tags=tags)
+        out.append(entry)
+    return tuple(out)
+
+
+def merge_tags(*groups: Iterable[str]) -> tuple[str, ...]:
+    """Tags of several origins, normalized, first occurrence first."""
+    seen: dict[str, None] = {}
+    for group in groups:
+        for tag in group:
+            norm = normalize_tag(tag)
+            if norm:
+                seen.setdefault(norm, None)
+    return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What the write path did: decide's verdict, and what the store really wrote."""
+
+    decision: Decision
+    saved: SaveResult
+
+    @property
+    def new(self) -> int:
+        return self.saved.new
+
+    @property
+    def updated(self) -> int:
+        return self.saved.updated
+
+
+def ingest(
+    store: EntryWriter,
+    source: SourceConfig,
+    entries: Sequence[EntryData],
+    *,
+    now: datetime,
+    policy: RelayPolicy,
+) -> Ingested:
+    """Store what one source yielded, in one transaction (entries, index log, outbox).
+
+    Synchronous (SQLAlchemy): async callers run it in a thread.
+
+    Args:
+        now: the fetch (or receipt) time: future dates are clamped to it and missing
+            dates take it.
+    """
+    enriched = enrich(source, entries)
+    existing = store.entries.existing(source.slug, [e.guid for e in enriched])
+    decision = decide(source.slug, enriched, existing, now=now, relay=source.relay, backlog=policy.backlog)
+    return Ingested(decision, store.entries.save(source.slug, decision, now=now, targets=policy.targets))

@@ -1,0 +1,54 @@
+"""What the update pipeline needs of the store, declared (``aggregator.store.Store`` fits).
+
+The crawler and the write path are typed against these Protocols, not the concrete store,
+so the seam is visible and checked by mypy at the composition root (``factory.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from ..model import Decision, ExistingEntry, SourceState
+from ..store import SaveResult
+
+__all__ = ["CrawlStore", "EntryWriter", "SaveResult"]
+
+
+class EntryWrites(Protocol):
+    def existing(self, source: str, guids: Iterable[str]) -> dict[str, ExistingEntry]: ...
+
+    def save(self, source: str, decision: Decision, *, now: datetime, targets: Sequence[str] = ()) -> SaveResult: ...
+
+
+class EntryWriter(Protocol):
+    """The write path's side of the store (``ingest``)."""
+
+    @property
+    def entries(self) -> EntryWrites: ...
+
+
+class SourceStates(Protocol):
+    """Leases and health of sources: the crawler's bookkeeping."""
+
+    def get(self, slug: str) -> SourceState | None: ...
+
+    def states(self, *, include_unconfigured: bool = False) -> list[SourceState]: ...
+
+    def lease_states(self, owner: str, now: datetime, *, seconds: float, limit: int, slugs: list[str] | None = None, due_only: bool = True, include_disabled: bool = False, fetched_before: datetime | None = None) -> list[SourceState]: ...
+
+    def release(self, owner: str, slugs: Iterable[str] | None = None) -> None: ...
+
+    def record_success(self, slug: str, *, now: datetime, next_fetch: datetime, etag: str | None = None, last_modified: str | None = None, url: str | None = None, feed_title: str | None = None, feed_link: str | None = None, resolved_id: str | None = None) -> None: ...
+
+    def record_not_modified_many(self, done: Sequence[tuple[str, datetime, datetime, str | None]]) -> None: ...
+
+    def record_failure(self, slug: str, *, now: datetime, error: str, next_fetch: datetime, disable: bool = False) -> None: ...
+
+
+class CrawlStore(EntryWriter, Protocol):
+    """Everything the crawler touches: entries through ``ingest``, and the sources' states."""
+
+    @property
+    def sources(self) -> SourceStates: ...
