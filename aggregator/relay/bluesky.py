@@ -8,7 +8,6 @@ posting twice; reading the key back (``getRecord``) tells whether an attempt lan
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,13 +23,14 @@ from atproto_client.exceptions import (
 )
 from atproto_core.exceptions import AtProtocolError
 
+from .. import logs
 from ..errors import RelayError
 from ..model import BlueskyTarget, Clock
 from .cards import PageGetter, fetch_card, fetch_thumbnail
 from .plan import Job
 from .targets import Delivered
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 #: The session (access + refresh tokens) is kept in the store's ``meta`` table:
 #: createSession is rate limited hard (30 per 5 min, 300 per day), refreshing is not.
@@ -93,7 +93,7 @@ class BlueskyPoster:
                     # fails when the refresh token is dead too (then log in again).
                     did = (await client.com.atproto.server.get_session()).did
                 except AtProtocolError as exc:
-                    log.info("relay.bluesky_session_reuse_failed error=%s", exc)
+                    log.info("relay.bluesky_session_reuse_failed", error=exc)
                     client = AsyncClient(base_url=self.target.service)
                     client.on_session_change(self._on_session_change)
             if did is None:
@@ -177,7 +177,7 @@ class BlueskyPoster:
                 try:
                     thumb = (await client.upload_blob(image[0])).blob
                 except AtProtocolError as exc:  # a card without image beats no post
-                    log.info("relay.thumbnail_upload_failed url=%s error=%s", card.image, exc)
+                    log.info("relay.thumbnail_upload_failed", url=card.image, error=exc)
         external = models.AppBskyEmbedExternal.External(
             uri=job.url, title=card.title or job.title, description=card.description, thumb=thumb
         )

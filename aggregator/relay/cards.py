@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Protocol
 
+from .. import logs
 from ..errors import FetchError
 from ..model import FetchResult
 from .opengraph import Card, parse_card
 from .thumbnail import make_thumbnail
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 
 class PageGetter(Protocol):
@@ -27,7 +27,7 @@ async def fetch_card(http: PageGetter, url: str, *, title: str, description: str
     try:
         page = await http.get(url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
     except FetchError as exc:
-        log.info("relay.card_page_failed url=%s error=%s", url, exc)
+        log.info("relay.card_page_failed", url=url, error=exc)
         return Card(url=url, title=title, description=description[:1000], image=image)
     card = parse_card(page.body, page.url or url, fallback_title=title, fallback_description=description)
     return Card(url=url, title=card.title, description=card.description, image=card.image or image)
@@ -38,7 +38,7 @@ async def fetch_thumbnail(http: PageGetter, image_url: str) -> tuple[bytes, str]
     try:
         result = await http.get(image_url, accept="image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8")
     except FetchError as exc:
-        log.info("relay.thumbnail_failed url=%s error=%s", image_url, exc)
+        log.info("relay.thumbnail_failed", url=image_url, error=exc)
         return None
     # Decoding and re-encoding an image is CPU work: keep it off the event loop.
     return await asyncio.to_thread(make_thumbnail, result.body)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from .. import logs
 from ..errors import AggregatorError, RelayError
 from ..model import Clock, RelayConfig, SourceConfig, StoredEntry, utcnow
 from ..store.outbox import OutboxRow
@@ -19,7 +19,7 @@ from .plan import Job, plan
 from .ports import RelayStore
 from .targets import Delivered, Target
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 #: First retry after a minute, doubling, at most six hours apart.
 BACKOFF_BASE = 60.0
@@ -111,7 +111,7 @@ class Relay:
         outbox = self.store.outbox
         if job.action == "skip":
             done = await asyncio.to_thread(outbox.mark_skipped, row, self.clock(), reason=job.reason)
-            log.info("relay.skipped entry=%s target=%s reason=%s", row.entry_id, row.target, job.reason)
+            log.info("relay.skipped", entry=row.entry_id, target=row.target, reason=job.reason)
             return _report(row, job, state="skipped", error=job.reason, attempts=row.attempts) if done else None
         # The attempt is committed before anything leaves the machine.
         claimed = await asyncio.to_thread(outbox.claim, row, self.clock())
@@ -129,8 +129,7 @@ class Relay:
             return await self._failed(claimed, job, exc)
         await asyncio.to_thread(outbox.mark_posted, row.id, self.clock(),
                                 remote_id=delivered.remote_id, remote_url=delivered.remote_url)
-        log.info("relay.posted entry=%s target=%s action=%s remote=%s reconciled=%s",
-                 row.entry_id, row.target, job.action, delivered.remote_id, found is not None)
+        log.info("relay.posted", entry=row.entry_id, target=row.target, action=job.action, remote=delivered.remote_id, reconciled=found is not None)
         return _report(claimed, job, state="posted", remote_id=delivered.remote_id, attempts=claimed.attempts)
 
     async def _failed(self, claimed: OutboxRow, job: Job, exc: RelayError) -> dict[str, Any]:
@@ -142,17 +141,16 @@ class Relay:
             wait = max(exc.retry_after, 1.0)
             await asyncio.to_thread(outbox.mark_retry, claimed.id, now, error=error,
                                     next_attempt=now + timedelta(seconds=wait), count_attempt=False)
-            log.warning("relay.rate_limited target=%s wait=%.0f", claimed.target, wait)
+            log.warning("relay.rate_limited", target=claimed.target, wait=round(wait))
             return _report(claimed, job, state="pending", error=error, attempts=claimed.attempts - 1)
         if exc.permanent or claimed.attempts >= self.config.max_attempts:
             await asyncio.to_thread(outbox.mark_failed, claimed.id, now, error=error)
-            log.warning("relay.failed entry=%s target=%s error=%s", claimed.entry_id, claimed.target, error)
+            log.warning("relay.failed", entry=claimed.entry_id, target=claimed.target, error=error)
             return _report(claimed, job, state="failed", error=error, attempts=claimed.attempts)
         wait = backoff(claimed.attempts)
         await asyncio.to_thread(outbox.mark_retry, claimed.id, now, error=error,
                                 next_attempt=now + timedelta(seconds=wait))
-        log.info("relay.retry entry=%s target=%s attempts=%s wait=%.0f error=%s",
-                 claimed.entry_id, claimed.target, claimed.attempts, wait, error)
+        log.info("relay.retry", entry=claimed.entry_id, target=claimed.target, attempts=claimed.attempts, wait=round(wait), error=error)
         return _report(claimed, job, state="pending", error=error, attempts=claimed.attempts)
 
     async def run_forever(self, stop: asyncio.Event, *, interval: float = 30.0) -> None:
@@ -161,7 +159,7 @@ class Relay:
             try:
                 await self.run_once()
             except AggregatorError as exc:  # the store or a target is down: try again later
-                log.warning("relay.round_failed error=%s", exc)
+                log.warning("relay.round_failed", error=exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import logs
 from .base import Database
 
 try:  # POSIX only; see the module docstring for the fallback
@@ -37,7 +37,7 @@ try:  # POSIX only; see the module docstring for the fallback
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-log = logging.getLogger("aggregator.store.locks")
+log = logs.get("aggregator.store.locks")
 
 def lock_key(name: str) -> int:
     """A stable signed 64-bit key for ``name`` (advisory locks are keyed by bigint)."""
@@ -79,7 +79,7 @@ class LeaderLock:
         else:
             self._held = self._try_file()
         if self._held:
-            log.info("lock.acquired", extra={"fields": {"lock": self.name, "mechanism": self.mechanism}})
+            log.info("lock.acquired", lock=self.name, mechanism=self.mechanism)
         return self._held
 
     def still_held(self) -> bool:
@@ -104,7 +104,7 @@ class LeaderLock:
                 {"hi": (self.key >> 32) & 0xFFFFFFFF, "lo": self.key & 0xFFFFFFFF},
             ).scalar()
         except SQLAlchemyError as exc:
-            log.warning("lock.lost", extra={"fields": {"lock": self.name, "error": str(exc)}})
+            log.warning("lock.lost", lock=self.name, error=str(exc))
             held = False
         if not held:
             self._drop_connection()
@@ -129,7 +129,7 @@ class LeaderLock:
                 self._file.close()
             self._file = None
         if self._held:
-            log.info("lock.released", extra={"fields": {"lock": self.name}})
+            log.info("lock.released", lock=self.name)
         self._held = False
 
     def __enter__(self) -> LeaderLock:
@@ -149,7 +149,7 @@ class LeaderLock:
                 self._conn = self.db.session_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
             got = self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
         except SQLAlchemyError as exc:
-            log.warning("lock.unavailable", extra={"fields": {"lock": self.name, "error": str(exc)}})
+            log.warning("lock.unavailable", lock=self.name, error=str(exc))
             self._drop_connection()
             return False
         # When refused, the connection stays for the next attempt: reconnecting every
@@ -243,7 +243,7 @@ async def run_while_leader(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             if not stop.is_set() and not lock.still_held_cached():
-                log.warning("lock.lost", extra={"fields": {"lock": lock.name, "then": "standing by"}})
+                log.warning("lock.lost", lock=lock.name, then="standing by")
             elif not stop.is_set():
                 # work returned by itself while we still lead: do not spin on it
                 with contextlib.suppress(TimeoutError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import random
 import socket
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .. import logs
 from ..errors import AggregatorError, FetchError
 from ..model import Clock, Config, SourceConfig, SourceState, utcnow
 from .ingest import RelayPolicy, ingest
@@ -25,7 +25,7 @@ from .ports import CrawlStore
 from .retrieve import Retrieved, Retriever
 from .schedule import failure_interval, jittered, success_interval
 
-log = logging.getLogger("aggregator.crawl")
+log = logs.get("aggregator.crawl")
 
 Progress = Callable[[int, int, str], None]
 
@@ -158,7 +158,7 @@ class Crawler:
                 await asyncio.to_thread(self.store.sources.record_not_modified_many, done)
                 await asyncio.to_thread(self.store.sources.release, self.owner)
         report.seconds = time.monotonic() - started
-        log.info("crawl.pass", extra={"fields": report.as_json()})
+        log.info("crawl.pass", **report.as_json())
         return report
 
     async def _run_batch(self, coros: list[Coroutine[Any, Any, SourceOutcome | None]], stop: asyncio.Event | None) -> None:
@@ -181,7 +181,7 @@ class Crawler:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                log.info("crawl.stopped", extra={"fields": {"handed_back": sum(t.cancelled() for t in tasks)}})
+                log.info("crawl.stopped", handed_back=sum(t.cancelled() for t in tasks))
                 return
             everything.result()  # a bug in one source is raised, as everywhere else
         finally:
@@ -221,11 +221,7 @@ class Crawler:
             outcome = await asyncio.to_thread(self._store_read, source, state, read, now)
         except AggregatorError as exc:
             return await self._failed(source, state, exc)
-        log.info(
-            "crawl.source",
-            extra={"fields": {"source": source.slug, "status": outcome.status, "new": outcome.new,
-                              "updated": outcome.updated, "seconds": round(time.monotonic() - started, 3)}},
-        )
+        log.info("crawl.source", source=source.slug, status=outcome.status, new=outcome.new, updated=outcome.updated, seconds=round(time.monotonic() - started, 3))
         return outcome
 
     def _store_read(self, source: SourceConfig, state: SourceState, read: Retrieved, now: datetime) -> SourceOutcome:
@@ -283,11 +279,7 @@ class Crawler:
             self.store.sources.record_failure, source.slug, now=now, error=message,
             next_fetch=jittered(now, interval, self.rng), disable=permanent,
         )
-        log.warning(
-            "crawl.failed",
-            extra={"fields": {"source": source.slug, "error": message, "errors": state.error_count + 1,
-                              "retry_in": round(interval)}},
-        )
+        log.warning("crawl.failed", source=source.slug, error=message, errors=state.error_count + 1, retry_in=round(interval))
         return SourceOutcome(source.slug, "failed", error=message)
 
     def next_due(self) -> datetime | None:
@@ -305,7 +297,7 @@ class Crawler:
                 await self.crawl(stop=stop)
                 nxt = await asyncio.to_thread(self.next_due)
             except AggregatorError as exc:  # e.g. the database restarting
-                log.error("crawl.pass_failed", extra={"fields": {"error": str(exc)}})
+                log.error("crawl.pass_failed", error=str(exc))
                 nxt = None
                 failed = True
             except Exception:

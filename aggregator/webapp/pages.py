@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from .. import logs
 from ..errors import AggregatorError
 from ..store import Cursor
 from .context import base_context, in_thread, render_page, ui_locale
@@ -17,7 +17,7 @@ from .keys import INDEX, STORE
 from .params import BadRequest, Filters, decode_cursor, parse_filters
 from .render import query_string
 
-log = logging.getLogger("aggregator.web")
+log = logs.get("aggregator.web")
 
 PAGE_SIZE = 30
 SEARCH_PAGE_SIZE = 20
@@ -129,7 +129,7 @@ async def error_pages(request: web.Request, handler: Any) -> web.StreamResponse:
     except AggregatorError as exc:
         # The database (or index) is unreachable, e.g. PostgreSQL restarting: say so and
         # ask to come back, never a stack trace. Known errors only; a bug still raises.
-        log.warning("web.unavailable", extra={"fields": {"path": request.path, "error": str(exc)}})
+        log.warning("web.unavailable", path=request.path, error=str(exc))
         headers = {"Retry-After": "30", "Cache-Control": "no-store"}
         if request.path.startswith(("/api/", "/healthz")):
             return web.json_response({"error": "temporarily unavailable, try again shortly"}, status=503, headers=headers)
