@@ -24,8 +24,6 @@ from aggregator.store import Store
 from tests.building import store_entries
 from tests.relay.mastodon_fake import FakeMastodon
 
-POSTED = re.compile(r"^relay\.posted entry=(\S+) target=(\S+) action=(\S+) remote=(\S+) reconciled=(\S+)$")
-
 
 @dataclass
 class PacedMastodon(FakeMastodon):
@@ -92,12 +90,8 @@ def events(lines: list[str]) -> list[dict[str, Any]]:
 
 def posted(lines: list[str]) -> list[dict[str, str]]:
     """The ``relay.posted`` events of a child's log: entry, target, remote id, reconciled."""
-    found = []
-    for record in events(lines):
-        m = POSTED.match(str(record.get("event", "")))
-        if m:
-            found.append(dict(zip(("entry", "target", "action", "remote", "reconciled"), m.groups(), strict=True)))
-    return found
+    return [{key: str(record[key]) for key in ("entry", "target", "action", "remote", "reconciled")}
+            for record in named(lines, "relay.posted")]
 
 
 def named(lines: list[str], event: str) -> list[dict[str, Any]]:
