@@ -89,7 +89,7 @@ def build_runtime(args: argparse.Namespace, environ: Mapping[str, str]) -> Runti
 @contextlib.asynccontextmanager
 async def crawler_for(rt: Runtime, config: Config, store: Store, *, workers: int | None = None) -> AsyncIterator[Any]:
     """An HTTP client, a parse pool and a crawler, closed together."""
-    from .fetch.http import HttpClient
+    from .fetch.client import HttpClient
     from .update.crawler import Crawler
     from .update.readers import FeedParser, SourceReader
 

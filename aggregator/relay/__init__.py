@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..errors import AggregatorError, RelayError
-from ..fetch.http import HttpClient
+from ..fetch.client import HttpClient
 from ..model import Clock, RelayConfig, Settings, SourceConfig, StoredEntry, utcnow
 from ..store import Store
 from ..store.meta import MetaRepo

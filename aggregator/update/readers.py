@@ -13,9 +13,9 @@ from functools import partial
 from typing import Any
 
 from ..errors import FetchError, ParseError
-from ..fetch.bluesky import BlueskyReader
-from ..fetch.http import HttpClient
-from ..fetch.mastodon import MastodonReader, mastodon_api_base, mastodon_rss_url
+from ..fetch.bluesky import BlueskyAppView
+from ..fetch.client import HttpClient
+from ..fetch.mastodon import MastodonApi, mastodon_api_base, mastodon_rss_url
 from ..model import FetchResult, ParsedFeed, Settings, SourceConfig, SourceState
 from ..parse.bluesky import parse_bluesky_feed
 from ..parse.discovery import discover_feeds, looks_like_html
@@ -62,8 +62,8 @@ class SourceReader:
         self.http = http
         self.parser = parser
         self.settings = settings
-        self.mastodon = MastodonReader(http)
-        self.bluesky = BlueskyReader(http, settings.bluesky_appview)
+        self.mastodon = MastodonApi(http)
+        self.bluesky = BlueskyAppView(http, settings.bluesky_appview)
 
     async def read(self, source: SourceConfig, state: SourceState) -> ReadResult:
         """Raises FetchError or ParseError; the crawler records them."""

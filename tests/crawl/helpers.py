@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from aggregator.config import parse_config
-from aggregator.fetch.http import HttpClient
+from aggregator.fetch.client import HttpClient
 from aggregator.model import Config
 from aggregator.store import Store
 from aggregator.update.crawler import Crawler

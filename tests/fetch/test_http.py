@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from aggregator.errors import FetchError, TooLargeError
-from aggregator.fetch.http import FEED_ACCEPT, HttpClient, parse_max_age, parse_retry_after
+from aggregator.fetch.client import FEED_ACCEPT, HttpClient
+from aggregator.fetch.headers import parse_max_age, parse_retry_after
 from tests.conftest import FrozenClock
 from tests.feedserver import FeedServer, http_date
 

@@ -104,7 +104,7 @@ def feed_app(base_holder: list[str]) -> web.Application:
 
 async def crawl(store, cfg: Config) -> dict[str, float | int]:  # type: ignore[no-untyped-def]
     """One real crawl pass over the loopback feeds (the lead's crawler, fetch and parse)."""
-    from aggregator.fetch.http import HttpClient
+    from aggregator.fetch.client import HttpClient
     from aggregator.update.crawler import Crawler
     from aggregator.update.readers import FeedParser, SourceReader
 
