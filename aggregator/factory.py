@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from . import logs
-from .fetch.http import HttpClient
+from .fetch.client import HttpClient
 from .index import SearchIndex, open_index
 from .model import Clock, Config, utcnow
 from .relay import Relay, enabled_targets

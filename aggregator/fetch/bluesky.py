@@ -1,4 +1,4 @@
-"""Read a Bluesky account through an AppView's public XRPC API (no session needed).
+"""A Bluesky account's public data through an AppView's XRPC API (no session needed).
 
 The PDS refuses anonymous ``app.bsky.*`` reads; public reads go to an AppView
 (``https://public.api.bsky.app`` in production, the local network's AppView in tests),
@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aggregator.errors import FetchError
-from aggregator.fetch.http import HttpClient
+from ..errors import FetchError
+from .client import HttpClient
 
 MAX_LIMIT = 100  # getAuthorFeed's upper bound for `limit`
 #: Own posts, reposts, and replies in the account's own threads; replies to other people
@@ -26,8 +26,12 @@ def is_did(value: str) -> bool:
     return bool(_DID.match(value))
 
 
-class BlueskyReader:
-    """Handle resolution and author feeds from one AppView."""
+class BlueskyAppView:
+    """A client of one AppView's public XRPC API: handle resolution and author feeds, as JSON.
+
+    Named after the server it talks to, since the AppView (not the account's PDS) is what
+    answers anonymous reads. Turning feed items into entries is the parser's job.
+    """
 
     def __init__(self, http: HttpClient, appview: str):
         self.http = http

@@ -1,4 +1,4 @@
-"""Read a Mastodon account through the public client API (no token needed).
+"""A Mastodon account's public data through the instance's client API (no token needed).
 
 ``/api/v1/accounts/lookup`` turns ``@user@instance`` into an account id, then
 ``/api/v1/accounts/{id}/statuses`` lists its statuses newest first, 40 at most per page,
@@ -13,8 +13,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from aggregator.errors import FetchError
-from aggregator.fetch.http import HttpClient
+from ..errors import FetchError
+from .client import HttpClient
 
 #: Mastodon caps ``limit`` at 40 for account statuses (larger values are clamped server-side).
 MAX_LIMIT = 40
@@ -79,8 +79,13 @@ def _older(status_id: Any, since_id: str | None) -> bool:
     return status_id == since_id
 
 
-class MastodonReader:
-    """Public reads of a Mastodon account over an ``HttpClient`` (which owns limits and SSRF)."""
+class MastodonApi:
+    """A client of Mastodon's public REST API: account lookup and statuses, as JSON.
+
+    It fetches and checks the shape of the answers; turning statuses into entries is the
+    parser's job (``aggregator.parse``). The ``HttpClient`` it goes through owns limits,
+    politeness and the address guard.
+    """
 
     def __init__(self, http: HttpClient):
         self.http = http

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FetchError, ParseError
-from ..fetch.bluesky import BlueskyReader
-from ..fetch.http import HttpClient
-from ..fetch.mastodon import MastodonReader, mastodon_api_base, mastodon_rss_url
+from ..fetch.bluesky import BlueskyAppView
+from ..fetch.client import HttpClient
+from ..fetch.mastodon import MastodonApi, mastodon_api_base, mastodon_rss_url
 from ..model import CrawlSettings, FetchResult, ParsedFeed, SourceConfig, SourceState
 from ..parse.bluesky import parse_bluesky_feed
 from ..parse.discovery import discover_feeds, looks_like_html
@@ -46,8 +46,8 @@ class Retriever:
         self.http = http
         self.parser = parser
         self.settings = settings
-        self.mastodon = MastodonReader(http)
-        self.bluesky = BlueskyReader(http, settings.bluesky_appview)
+        self.mastodon = MastodonApi(http)
+        self.bluesky = BlueskyAppView(http, settings.bluesky_appview)
 
     async def retrieve(self, source: SourceConfig, state: SourceState) -> Retrieved:
         """Raises FetchError or ParseError; the crawler records them."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.fetch.http import HttpClient
+from aggregator.fetch.client import HttpClient
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 

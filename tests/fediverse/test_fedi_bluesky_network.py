@@ -1,4 +1,4 @@
-"""BlueskyReader + parse_bluesky_feed against a real local Bluesky network (PDS + AppView)."""
+"""BlueskyAppView + parse_bluesky_feed against a real local Bluesky network (PDS + AppView)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 
 from aggregator.errors import FetchError
-from aggregator.fetch.bluesky import BlueskyReader
-from aggregator.fetch.http import HttpClient
+from aggregator.fetch.bluesky import BlueskyAppView
+from aggregator.fetch.client import HttpClient
 from aggregator.parse.bluesky import parse_bluesky_feed
 from tests.peers.bluesky import BlueskyNetwork, create_account, create_record, poll
 
@@ -51,7 +51,7 @@ async def test_author_feed_tells_posts_reposts_and_replies_apart(bluesky_network
             "text": "Bravo !", "reply": {"root": theirs, "parent": theirs}, "createdAt": _now(),
         })
 
-    reader = BlueskyReader(http, net.appview)
+    reader = BlueskyAppView(http, net.appview)
     did = await reader.resolve_handle(source.handle)
     assert did == source.did
     assert await reader.resolve_handle(did) == did
@@ -88,7 +88,7 @@ async def test_author_feed_tells_posts_reposts_and_replies_apart(bluesky_network
 
 
 async def test_unknown_handle_is_a_fetch_error(bluesky_network: BlueskyNetwork, http: HttpClient) -> None:
-    reader = BlueskyReader(http, bluesky_network.appview)
+    reader = BlueskyAppView(http, bluesky_network.appview)
     with pytest.raises(FetchError) as caught:
         await reader.resolve_handle(f"nobody-{secrets.token_hex(3)}.test")
     assert caught.value.status == 400

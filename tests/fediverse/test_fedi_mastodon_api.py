@@ -1,12 +1,12 @@
-"""MastodonReader against a replay of a real Mastodon 4.x (and a 2018 2.x) server."""
+"""MastodonApi against a replay of a real Mastodon 4.x (and a 2018 2.x) server."""
 
 from __future__ import annotations
 
 import pytest
 
 from aggregator.errors import FetchError
-from aggregator.fetch.http import HttpClient
-from aggregator.fetch.mastodon import MastodonReader, mastodon_api_base
+from aggregator.fetch.client import HttpClient
+from aggregator.fetch.mastodon import MastodonApi, mastodon_api_base
 from aggregator.parse.mastodon import parse_mastodon_statuses
 
 ACCOUNT_ID = "117020565966271181"  # @mastodonpy_test on the recorded localhost:3000 server
@@ -15,7 +15,7 @@ PAGE_1 = "mastodonpy__v1_accounts_117020565966271181_statuses__limit-5.json"
 
 async def test_lookup_finds_the_account(mastodon_replay, http: HttpClient) -> None:
     replay = await mastodon_replay("mastodonpy__test_account_lookup.yaml")
-    reader = MastodonReader(http)
+    reader = MastodonApi(http)
     account = await reader.lookup("@mastodonpy_test@localhost:3000", url=f"{replay.base}/@mastodonpy_test")
     assert account["id"] == ACCOUNT_ID
     assert account["url"] == "http://localhost:3000/@mastodonpy_test"  # bodies are replayed verbatim
@@ -27,7 +27,7 @@ async def test_lookup_finds_the_account(mastodon_replay, http: HttpClient) -> No
 async def test_lookup_of_an_unknown_account_is_a_404(mastodon_replay, http: HttpClient) -> None:
     replay = await mastodon_replay("mastodonpy__test_account_lookup.yaml")
     with pytest.raises(FetchError) as caught:
-        await MastodonReader(http).lookup("@kljadklajsdkljlkjlkjlkjasdasd@localhost:3000", url=replay.base + "/")
+        await MastodonApi(http).lookup("@kljadklajsdkljlkjlkjlkjasdasd@localhost:3000", url=replay.base + "/")
     assert caught.value.status == 404 and not caught.value.permanent
 
 
@@ -35,7 +35,7 @@ async def test_statuses_follow_the_next_link(mastodon_replay, http: HttpClient, 
     # The recorded client did not send exclude_replies; ours does, so it is left out of
     # matching (the log below shows it was sent).
     replay = await mastodon_replay("mastodonpy__test_fetch_next_previous.yaml", ignore_params={"exclude_replies"})
-    statuses = await MastodonReader(http).statuses(ACCOUNT_ID, api_base=replay.base, limit=5, pages=2)
+    statuses = await MastodonApi(http).statuses(ACCOUNT_ID, api_base=replay.base, limit=5, pages=2)
     texts = [s["content"] for s in statuses]
     assert texts == [f"<p>Toot number {n}!</p>" for n in range(9, -1, -1)]
     first, second = replay.log
@@ -53,7 +53,7 @@ async def test_statuses_follow_the_next_link(mastodon_replay, http: HttpClient, 
 
 async def test_one_page_by_default(mastodon_replay, http: HttpClient) -> None:
     replay = await mastodon_replay("mastodonpy__test_fetch_next_previous.yaml", ignore_params={"exclude_replies"})
-    statuses = await MastodonReader(http).statuses(ACCOUNT_ID, api_base=replay.base, limit=5)
+    statuses = await MastodonApi(http).statuses(ACCOUNT_ID, api_base=replay.base, limit=5)
     assert len(statuses) == 5 and len(replay.log) == 1
 
 
@@ -61,7 +61,7 @@ async def test_since_id_stops_at_known_statuses(mastodon_replay, http: HttpClien
     # A real server would already leave out statuses up to since_id; the recording answers
     # with the whole first page, so this checks the reader's own guard.
     replay = await mastodon_replay("mastodonpy__test_fetch_next_previous.yaml", ignore_params={"exclude_replies", "since_id"})
-    statuses = await MastodonReader(http).statuses(
+    statuses = await MastodonApi(http).statuses(
         ACCOUNT_ID, api_base=replay.base, limit=5, pages=3, since_id="117020580496489811"
     )
     assert [s["content"] for s in statuses] == [f"<p>Toot number {n}!</p>" for n in (9, 8, 7)]
@@ -70,7 +70,7 @@ async def test_since_id_stops_at_known_statuses(mastodon_replay, http: HttpClien
 
 async def test_old_mastodon_pagination(mastodon_replay, http: HttpClient) -> None:
     replay = await mastodon_replay("mastodonpy__old_pagination__test_fetch_next_previous.yaml", ignore_params={"exclude_replies"})
-    statuses = await MastodonReader(http).statuses("1234567890123456", api_base=replay.base, limit=5, pages=5)
+    statuses = await MastodonApi(http).statuses("1234567890123456", api_base=replay.base, limit=5, pages=5)
     assert [s["content"] for s in statuses] == [f"<p>Toot number {n}!</p>" for n in range(9, -1, -1)]
     # Page 2's next link leads to a page that was never recorded: the replay answers 404,
     # and the reader keeps the two pages it has instead of failing the source.
@@ -80,7 +80,7 @@ async def test_old_mastodon_pagination(mastodon_replay, http: HttpClient) -> Non
 async def test_api_errors_surface_as_fetch_errors(mastodon_replay, http: HttpClient) -> None:
     replay = await mastodon_replay("mastodonpy__test_timeline_link_fails.yaml")
     with pytest.raises(FetchError) as caught:
-        await MastodonReader(http).statuses("42", api_base=replay.base)
+        await MastodonApi(http).statuses("42", api_base=replay.base)
     assert caught.value.status == 404
 
 

@@ -9,8 +9,8 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aggregator.errors import BlockedAddressError, FetchError
+from aggregator.fetch.client import HttpClient
 from aggregator.fetch.guard import AddressPolicy, GuardedResolver, forbidden_reason
-from aggregator.fetch.http import HttpClient
 from tests.feedserver import FeedServer
 
 from .conftest import UA

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from aggregator.errors import FetchError, TooLargeError
-from aggregator.fetch.http import FEED_ACCEPT, HttpClient, parse_max_age, parse_retry_after
+from aggregator.fetch.client import FEED_ACCEPT, HttpClient
+from aggregator.fetch.headers import parse_max_age, parse_retry_after
 from tests.conftest import FrozenClock
 from tests.feedserver import FeedServer, http_date
 
@@ -226,7 +227,7 @@ async def test_429_with_http_date_and_shared_host_blocks(
     feed_server: FeedServer, clock: FrozenClock
 ) -> None:
     class MemoryBlocks:
-        """Stands in for the store's HostRepo (same two methods, naive UTC like SQLite)."""
+        """Stands in for the store's HostRepo (``SharedHosts``; naive UTC like SQLite)."""
 
         def __init__(self) -> None:
             self.rows: dict[str, datetime] = {}
@@ -238,6 +239,9 @@ async def test_429_with_http_date_and_shared_host_blocks(
 
         def block(self, host: str, until: datetime) -> None:
             self.rows[host] = until.replace(tzinfo=None)
+
+        def reserve(self, host: str, delay: float) -> float:
+            return 0.0  # no spacing: this test is about blocks
 
     blocks = MemoryBlocks()
     feed_server.error("/limited", 429, retry_after=clock.now + timedelta(minutes=5))

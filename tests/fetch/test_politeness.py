@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from aggregator.fetch.http import HttpClient
+from aggregator.fetch.client import HttpClient
 from aggregator.fetch.politeness import SWEEP_INTERVAL, Politeness
 from tests.feedserver import FeedServer, RecordedRequest
 

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from aggregator.fetch.http import HttpClient
+from aggregator.fetch.client import HttpClient
 from aggregator.store import Store
 from tests.crawl.helpers import UA
 from tests.feedserver import FeedServer

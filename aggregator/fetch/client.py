@@ -1,35 +1,44 @@
-"""The crawler's HTTP client: conditional GET, limits, redirects and the SSRF guard.
+"""The one HTTP client every download goes through: :class:`HttpClient`.
 
-Everything the crawler, the Mastodon reader and the Bluesky reader download goes
-through :class:`HttpClient`, so the crawling rules of DESIGN.md live here once:
-validators, Cache-Control/Expires, Retry-After blocking a whole host, 410 Gone,
-redirects followed by hand (each hop checked), timeouts, a body cap measured after
-decompression, per-host politeness and the private-address guard. Every failure is a
+The crawler, the Mastodon and Bluesky API clients and the relay's link cards all fetch
+through it, so the crawling rules of DESIGN.md live here once: the private-address
+guard, per-host politeness, redirects followed by hand (each hop checked), timeouts, a
+body cap measured after decompression, conditional GET with the validators, 410 Gone as
+permanent, and 429/503 pausing the whole host. Every failure is a
 :class:`~aggregator.errors.FetchError` with a message an operator understands.
+
+What the rules read from headers is in :mod:`.headers`; the host pauses and the spacing
+shared with other processes are in :mod:`.host_blocks`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ..errors import BlockedAddressError, FetchError, TooLargeError
+from ..errors import FetchError, TooLargeError
 from ..model import Clock, FetchResult, utcnow
 from .guard import AddressPolicy, GuardedResolver
+from .headers import header_values, parse_content_type, parse_max_age, parse_retry_after
+from .host_blocks import (
+    DEFAULT_429_WAIT,
+    MAX_HOST_WAIT,
+    BlockedHosts,
+    SharedHosts,
+    take_shared_turn,
+)
 from .politeness import Politeness
 
 log = logging.getLogger(__name__)
@@ -46,30 +55,7 @@ ACCEPT_ENCODING = "gzip, deflate, br" if _HAS_BROTLI else "gzip, deflate"
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})  # RFC 9110 15.4.2 and 15.4.9: update the link
-DEFAULT_429_WAIT = 60.0  # seconds, when a 429 names no Retry-After
-MAX_HOST_WAIT = 86400.0  # seconds: a Retry-After of a year would silence a source forever
-BLOCK_CACHE_SECONDS = 5.0  # a healthy host costs one database read per this many seconds
 _CHUNK = 64 * 1024
-
-
-class HostBlocks(Protocol):
-    """Where host blocks (Retry-After) are shared between crawler processes.
-
-    Satisfied structurally by ``aggregator.store.hosts.HostRepo``; fetch must not import
-    store. Both calls are synchronous and may hit a database. An object that also has
-    ``reserve(host, delay) -> float`` (seconds to wait) shares the per-host spacing too:
-    see ``HttpClient._shared_turn``.
-    """
-
-    def blocked_until(self, host: str) -> datetime | None: ...
-
-    def block(self, host: str, until: datetime) -> None: ...
-
-
-@dataclass
-class _Block:
-    until: datetime | None  # None: checked, not blocked
-    checked: float  # monotonic time of the last database read
 
 
 @dataclass
@@ -87,9 +73,11 @@ class _Answer:
 class HttpClient:
     """An aiohttp session with the crawling rules built in; one per process.
 
-    Use as ``async with HttpClient(user_agent=...) as http:``. ``resolver`` (the DNS
-    lookup wrapped by the guard) and ``address_policy`` exist for tests; production
-    passes neither and gets the strict rule derived from ``allow_private``.
+    Use as ``async with HttpClient(user_agent=...) as http:``. ``host_blocks`` is the
+    store that shares host pauses and request spacing with other crawler processes
+    (PostgreSQL's ``HostRepo``); without it both stay within this process. ``resolver``
+    (the DNS lookup wrapped by the guard) and ``address_policy`` exist for tests;
+    production passes neither and gets the strict rule derived from ``allow_private``.
     """
 
     def __init__(
@@ -104,7 +92,7 @@ class HttpClient:
         per_host_limit: int = 2,
         per_host_delay: float = 1.0,
         global_limit: int = 16,
-        host_blocks: HostBlocks | None = None,
+        host_blocks: SharedHosts | None = None,
         clock: Clock = utcnow,
         resolver: AbstractResolver | None = None,
         address_policy: AddressPolicy | None = None,
@@ -123,8 +111,8 @@ class HttpClient:
         self._inner_resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._politeness: Politeness | None = None
-        self._blocks: dict[str, _Block] = {}
-        self._next_block_sweep = 0.0
+        # Created here, not on entry: pauses outlive a close() and a new 'async with'.
+        self._blocked = BlockedHosts(host_blocks, clock)
 
     async def __aenter__(self) -> HttpClient:
         # The session and its connector need the running loop: created here, never at import.
@@ -270,7 +258,7 @@ class HttpClient:
                     del headers[name]
             log.debug(
                 "fetch.redirect",
-                extra={"url": str(current), "to": str(target), "status": answer.status},
+                extra={"fields": {"url": str(current), "to": str(target), "status": answer.status}},
             )
             current = target
 
@@ -283,7 +271,7 @@ class HttpClient:
         host = (url.raw_host or "").lower()
         await self._refuse_if_blocked(host, url, consult_store=True)
         async with politeness.slot(host):
-            await self._shared_turn(host)
+            await take_shared_turn(self.host_blocks, host, self.per_host_delay)
             # Another request to this host may have been told to wait while we queued.
             await self._refuse_if_blocked(host, url, consult_store=False)
             started = time.monotonic()
@@ -292,21 +280,6 @@ class HttpClient:
         if answer.status in (429, 503):
             await self._raise_busy(host, answer)
         return answer
-
-    async def _shared_turn(self, host: str) -> None:
-        """Wait for this host's next slot booked in the shared store, if there is one.
-
-        The in-process politeness spaces this process's requests; several crawler
-        processes on one database book their slots there (``reserve``), so together they
-        still keep about ``per_host_delay`` between two request starts to a host. Booked
-        last, right before the request, so no other wait comes between slot and start.
-        """
-        reserve = getattr(self.host_blocks, "reserve", None)
-        if reserve is None or self.per_host_delay <= 0:
-            return
-        wait = float(await asyncio.to_thread(reserve, host, self.per_host_delay))
-        if wait > 0:
-            await asyncio.sleep(min(wait, MAX_HOST_WAIT))
 
     async def _request(
         self, session: aiohttp.ClientSession, url: URL, headers: Mapping[str, str]
@@ -362,7 +335,8 @@ class HttpClient:
     # -- host blocks (429/503 Retry-After) ------------------------------------------------
 
     async def _refuse_if_blocked(self, host: str, url: URL, *, consult_store: bool) -> None:
-        until = await self._blocked_until(host, consult_store=consult_store)
+        """Fail fast, without a request, while the host's pause runs."""
+        until = await self._blocked.until(host, consult_store=consult_store)
         if until is None:
             return
         remaining = (until - self.clock()).total_seconds()
@@ -373,27 +347,8 @@ class HttpClient:
             retry_after=remaining,
         )
 
-    async def _blocked_until(self, host: str, *, consult_store: bool) -> datetime | None:
-        """The end of the host's block if it is still running, from memory or the store."""
-        now_m = time.monotonic()
-        self._sweep_blocks(now_m)
-        entry = self._blocks.get(host)
-        stale = entry is None or now_m - entry.checked >= BLOCK_CACHE_SECONDS
-        if self.host_blocks is not None and consult_store and stale:
-            stored = _aware(await asyncio.to_thread(self.host_blocks.blocked_until, host))
-            known = entry.until if entry is not None else None
-            entry = self._blocks[host] = _Block(_latest(known, stored), now_m)
-        if entry is None or entry.until is None:
-            return None
-        if entry.until <= self.clock():
-            entry.until = None
-            if self.host_blocks is None:
-                del self._blocks[host]
-            return None
-        return entry.until
-
     async def _raise_busy(self, host: str, answer: _Answer) -> None:
-        """Turn a 429/503 into a host block and raise the FetchError describing it."""
+        """Turn a 429/503 into a host pause and raise the FetchError describing it."""
         now = self.clock()
         wait = parse_retry_after(answer.headers.get("Retry-After"), now)
         if wait is None and answer.status == 429:
@@ -402,29 +357,9 @@ class HttpClient:
         if wait is not None and wait > 0:
             wait = min(wait, MAX_HOST_WAIT)
             until = now + timedelta(seconds=wait)
-            entry = self._blocks.get(host)
-            self._blocks[host] = _Block(
-                _latest(entry.until if entry else None, until),
-                entry.checked if entry else time.monotonic(),
-            )
-            if self.host_blocks is not None:
-                await asyncio.to_thread(self.host_blocks.block, host, until)
-            log.info("fetch.host_blocked", extra={"host": host, "until": until.isoformat()})
+            await self._blocked.block(host, until)
             message += f"; host {host} asked us to wait until {until:%Y-%m-%d %H:%M:%S} UTC"
         raise FetchError(message, url=str(answer.url), status=answer.status, retry_after=wait)
-
-    def _sweep_blocks(self, now_m: float) -> None:
-        """Drop cached host checks that are stale and not blocking (bounded memory)."""
-        if now_m < self._next_block_sweep:
-            return
-        self._next_block_sweep = now_m + BLOCK_CACHE_SECONDS
-        now = self.clock()
-        for host in [
-            h
-            for h, b in self._blocks.items()
-            if (b.until is None or b.until <= now) and now_m - b.checked >= BLOCK_CACHE_SECONDS
-        ]:
-            del self._blocks[host]
 
     # -- results -------------------------------------------------------------------------
 
@@ -466,109 +401,13 @@ class HttpClient:
             permanent_url=str(permanent_url) if permanent_url is not None else None,
             max_age=parse_max_age(headers, self.clock()),
             elapsed=answer.elapsed,
-            link=", ".join(_all(headers, "Link")) or None,  # several Link fields are one list
+            link=", ".join(header_values(headers, "Link")) or None,  # several Link fields are one list
         )
 
     def _require_open(self) -> tuple[aiohttp.ClientSession, Politeness]:
         if self._session is None or self._politeness is None:
             raise RuntimeError("HttpClient used outside 'async with'")
         return self._session, self._politeness
-
-
-# -- header parsing (pure) -------------------------------------------------------------
-
-
-def parse_content_type(value: str | None) -> tuple[str | None, str | None]:
-    """``"text/xml; charset=ISO-8859-1"`` -> ``("text/xml", "iso-8859-1")``."""
-    if not value:
-        return None, None
-    parts = value.split(";")
-    media = parts[0].strip().lower() or None
-    charset = None
-    for param in parts[1:]:
-        name, _, val = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = val.strip().strip("\"'").lower() or None
-    return media, charset
-
-
-def parse_http_date(value: str | None) -> datetime | None:
-    """An HTTP date (RFC 9110 5.6.7, all three historic forms) as aware UTC, or None."""
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    return _aware(parsed)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    when = parse_http_date(text)
-    if when is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
-
-
-def parse_max_age(headers: Mapping[str, str], now: datetime) -> float | None:
-    """Freshness lifetime in seconds from Cache-Control max-age, else Expires.
-
-    ``s-maxage`` is for shared caches, not us; ``no-cache``/``no-store`` mean no lifetime.
-    Expires is measured against the server's Date when present (their clock, their
-    intent), else against ours; an unparsable Expires means already stale (RFC 9111 5.3).
-    """
-    cache_control = ",".join(_all(headers, "Cache-Control"))
-    max_age: float | None = None
-    for directive in cache_control.split(","):
-        name, _, val = directive.strip().partition("=")
-        name = name.strip().lower()
-        if name in ("no-cache", "no-store"):
-            return None
-        if name == "max-age":
-            try:
-                max_age = float(int(val.strip().strip('"')))
-            except ValueError:
-                continue
-    if max_age is not None:
-        return max(0.0, max_age)
-    expires = headers.get("Expires")
-    if expires is None:
-        return None
-    when = parse_http_date(expires)
-    if when is None:
-        return 0.0
-    base = parse_http_date(headers.get("Date")) or now
-    return max(0.0, (when - base).total_seconds())
-
-
-def _all(headers: Mapping[str, str], name: str) -> list[str]:
-    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
-        return list(headers.getall(name, []))
-    value = headers.get(name)
-    return [value] if value is not None else []
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every date here is UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
 
 
 def _size(n: int) -> str:
@@ -603,13 +442,5 @@ def _describe(exc: aiohttp.ClientError, url: URL) -> str:
     return f"HTTP client error: {exc.__class__.__name__}: {exc}"
 
 
-__all__ = [
-    "ACCEPT_ENCODING",
-    "FEED_ACCEPT",
-    "BlockedAddressError",
-    "HostBlocks",
-    "HttpClient",
-    "parse_content_type",
-    "parse_max_age",
-    "parse_retry_after",
-]
+
+__all__ = ["ACCEPT_ENCODING", "FEED_ACCEPT", "JSON_ACCEPT", "HttpClient"]
