@@ -272,11 +272,13 @@ def cmd_sources(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_search(rt: Runtime, args: argparse.Namespace) -> int:
+    from .index import SearchRequest
+
     config = rt.config()
     with rt.store(config) as store, rt.index(store) as index:
         try:
             index.sync()
-            results = index.search(args.query, source=args.source, limit=args.limit)
+            results = index.search(SearchRequest(args.query, source=args.source, limit=args.limit))
         except SearchQueryError as exc:
             print(f"search: {exc}", file=sys.stderr)
             return 2
