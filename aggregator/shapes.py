@@ -9,13 +9,11 @@ Dates are ISO 8601 UTC with a ``Z`` (``model.to_iso``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from .model import SourceConfig, SourceState, StoredEntry, to_iso
-
-if TYPE_CHECKING:
-    from .index.types import SearchHit
+from .search_results import SearchHit
 
 
 def safe_url(value: str | None) -> str | None:

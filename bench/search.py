@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aggregator.index import open_index  # noqa: E402
+from aggregator.index import SearchRequest, open_index  # noqa: E402
 from aggregator.model import EntryData, SourceConfig  # noqa: E402
 from aggregator.store import Store  # noqa: E402
 from aggregator.update.ingest import RelayPolicy, ingest  # noqa: E402
@@ -140,9 +140,9 @@ def bench_ours(url: str, work: Path, docs: Sequence[Any], qs: dict[str, list[str
         t = time.perf_counter()
         count = index.reindex()
         index_s = time.perf_counter() - t
-        size = index.size_bytes() if hasattr(index, "size_bytes") else du(work / "data" / "index")
-        lat = latencies(lambda q: index.search(q, limit=20), qs)
-        sample = index.search(qs["word"][0], limit=20)
+        size = index.size_bytes()
+        lat = latencies(lambda q: index.search(SearchRequest(q, limit=20)), qs)
+        sample = index.search(SearchRequest(qs["word"][0], limit=20))
         index.close()
         print(f"{url.split(':')[0]}: load {load_s:.1f}s, index {index_s:.1f}s", file=sys.stderr)
         return {

@@ -11,9 +11,12 @@ from pathlib import Path
 from ..model import Clock, utcnow
 from ..store import Store
 from .query import ParsedQuery, parse
-from .types import SearchHit, SearchIndex, SearchResults
+from .types import SearchHit, SearchIndex, SearchReader, SearchRequest, SearchResults
 
-__all__ = ["ParsedQuery", "SearchHit", "SearchIndex", "SearchResults", "open_index", "parse"]
+__all__ = [
+    "ParsedQuery", "SearchHit", "SearchIndex", "SearchReader", "SearchRequest", "SearchResults",
+    "open_index", "parse",
+]
 
 
 def open_index(store: Store, data_dir: Path, *, clock: Clock = utcnow) -> SearchIndex:

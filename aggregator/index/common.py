@@ -9,43 +9,28 @@ from ..errors import SearchQueryError
 from ..model import StoredEntry
 from ..store import LogRow, Store
 from .query import _LANG, ParsedQuery, normalize_tag, parse
+from .types import SearchRequest
 
 log = logging.getLogger("aggregator.index")
 
-MAX_LIMIT = 200
-MAX_OFFSET = 10_000
 #: A sync call applies at most this many batches, so a busy crawler cannot keep it forever.
 MAX_BATCHES_PER_SYNC = 50
 #: Text beyond this many characters is neither indexed nor highlighted (hostile input).
 MAX_TEXT_CHARS = 50_000
-SORTS = ("relevance", "date")
 
 
-def prepare(
-    query: str,
-    *,
-    source: str | None,
-    tag: str | None,
-    lang: str | None,
-    limit: int,
-    offset: int,
-    sort: str,
-) -> ParsedQuery | None:
-    """Parse and validate a search; None when the filters cannot all hold (no results).
+def prepare(request: SearchRequest) -> ParsedQuery | None:
+    """Parse a search and merge its filters; None when they cannot all hold (no results).
 
     The keyword filters (the web's and the CLI's ``--source``) narrow the query's own.
+    Sort and page were checked when the request was made; the language code is checked
+    here, once the query's own filters are known.
     """
-    if sort not in SORTS:
-        raise SearchQueryError(f"Tri inconnu « {sort} » : relevance ou date. / Unknown sort.")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise SearchQueryError(f"limit doit être entre 1 et {MAX_LIMIT}. / limit out of range.")
-    if not 0 <= offset <= MAX_OFFSET:
-        raise SearchQueryError(f"offset doit être entre 0 et {MAX_OFFSET}. / offset out of range.")
-    if not query.strip() and (source or tag or lang):
-        query = ""
-        parsed = ParsedQuery(text="")
+    source, tag, lang = request.source, request.tag, request.lang
+    if not request.query.strip() and (source or tag or lang):
+        parsed = ParsedQuery(text="")  # filters alone: every entry they allow
     else:
-        parsed = parse(query)
+        parsed = parse(request.query)
     if source:
         if parsed.sources and source not in parsed.sources:
             return None

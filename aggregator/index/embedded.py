@@ -25,7 +25,7 @@ from ..store import Store
 from . import analysis
 from .common import MAX_BATCHES_PER_SYNC, MAX_TEXT_CHARS, log, pending_batch, prepare
 from .query import ParsedQuery, Term
-from .types import SearchHit, SearchResults
+from .types import SearchHit, SearchRequest, SearchResults
 
 #: Bump when the schema or the analysis changes: an index of another version is rebuilt.
 INDEX_VERSION = 1
@@ -224,18 +224,9 @@ class TantivyIndex:
 
     # -- reading ------------------------------------------------------------------------
 
-    def search(
-        self,
-        query: str,
-        *,
-        source: str | None = None,
-        tag: str | None = None,
-        lang: str | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        sort: str = "relevance",
-    ) -> SearchResults:
-        parsed = prepare(query, source=source, tag=tag, lang=lang, limit=limit, offset=offset, sort=sort)
+    def search(self, request: SearchRequest) -> SearchResults:
+        parsed = prepare(request)
+        query, sort, limit, offset = request.query, request.sort, request.limit, request.offset
         if parsed is None:
             return SearchResults([], 0, query)
         text_query = self._text_query(parsed)
@@ -390,6 +381,12 @@ class TantivyIndex:
         if seen != self._seen_meta:
             self._seen_meta = seen
             self.index.reload()
+
+    def ping(self) -> bool:
+        """The index opens a searcher (after following other writers' commits)."""
+        self._follow_commits()
+        self.index.searcher()
+        return True
 
     def doc_count(self) -> int:
         return int(self.index.searcher().num_docs)

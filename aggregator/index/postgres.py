@@ -14,7 +14,7 @@ from ..store.search import SearchDocument, SearchSpec
 from . import analysis
 from .common import MAX_BATCHES_PER_SYNC, MAX_TEXT_CHARS, log, pending_batch, prepare
 from .query import ParsedQuery, Term
-from .types import SearchHit, SearchResults
+from .types import SearchRequest, SearchResults
 
 #: Relevance ranks the most recent matches, this many; older matches follow by date. Ranking
 #: every match of a common word grows with the archive (a quarter-second at 20,000 entries
@@ -65,18 +65,9 @@ class PostgresIndex:
         self.repo.delete(i for i in ids if i not in live)
         self.repo.upsert([_document(i, lang) for i, lang in live.items()], max_text_chars=MAX_TEXT_CHARS)
 
-    def search(
-        self,
-        query: str,
-        *,
-        source: str | None = None,
-        tag: str | None = None,
-        lang: str | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        sort: str = "relevance",
-    ) -> SearchResults:
-        parsed = prepare(query, source=source, tag=tag, lang=lang, limit=limit, offset=offset, sort=sort)
+    def search(self, request: SearchRequest) -> SearchResults:
+        parsed = prepare(request)
+        query = request.query
         if parsed is None:
             return SearchResults([], 0, query)
         queries, headlines = self._analyse(parsed)
@@ -95,20 +86,13 @@ class PostgresIndex:
             not_langs=parsed.not_langs,
             before=parsed.before,
             after=parsed.after,
-            sort=sort,
-            limit=limit,
-            offset=offset,
+            sort=request.sort, limit=request.limit, offset=request.offset,
             now=self.clock(),
             half_life_days=analysis.HALF_LIFE_DAYS,
             recency_weight=analysis.RECENCY_WEIGHT,
             rank_window=RANK_WINDOW,
         )
-        rows, total = self.repo.search(spec)
-        hits = [
-            SearchHit(id=r.id, source=r.source, url=r.url, title=r.title, published=r.published,
-                      score=round(r.score, 6), snippet=r.snippet)
-            for r in rows
-        ]
+        hits, total = self.repo.search(spec)
         return SearchResults(hits, total, query)
 
     def _analyse(self, parsed: ParsedQuery) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
@@ -147,6 +131,10 @@ class PostgresIndex:
             marks = [f"( {q} )" for t in parsed.positive_terms() for q in (match[t], highlight[t]) if q]
             headlines[group] = (analysis.PG_HEADLINE_CONFIGS[group], " | ".join(marks))
         return queries, headlines
+
+    def ping(self) -> bool:
+        """The search table answers a read."""
+        return self.repo.ping()
 
     def doc_count(self) -> int:
         return self.repo.count()

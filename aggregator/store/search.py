@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import SearchQueryError, StoreError
+from ..search_results import SearchHit
 from . import schema
 from .base import Database
 
@@ -99,17 +100,6 @@ class SearchSpec:
     #: Relevance ranks the most recent ``rank_window`` matches; past them, results follow
     #: in date order (see ``SearchRepo.search``).
     rank_window: int = 1000
-
-
-@dataclass(frozen=True)
-class SearchRow:
-    id: int
-    source: str
-    url: str | None
-    title: str
-    published: datetime
-    score: float
-    snippet: str  # escaped HTML with <mark> only
 
 
 class SearchRepo:
@@ -178,6 +168,12 @@ class SearchRepo:
         with self.db.read() as conn:
             return int(conn.execute(select(func.count()).select_from(D)).scalar() or 0)
 
+    def ping(self) -> bool:
+        """One row read from the table: the database is up and the table is there."""
+        with self.db.read() as conn:
+            conn.execute(select(D.c.entry_id).limit(1)).all()
+        return True
+
     def size_bytes(self) -> int:
         """Table, TOAST and GIN index on disk (the benchmark's index size)."""
         with self.db.read() as conn:
@@ -207,7 +203,7 @@ class SearchRepo:
             raise StoreError(f"search analysis failed: {exc.__class__.__name__}: {exc}") from exc
         return out
 
-    def search(self, spec: SearchSpec) -> tuple[list[SearchRow], int]:
+    def search(self, spec: SearchSpec) -> tuple[list[SearchHit], int]:
         """One page of results and the total number of matches.
 
         Matching, filters and ordering read ``search_documents`` alone (its copies of
@@ -241,13 +237,13 @@ class SearchRepo:
                 raise SearchQueryError("Recherche illisible. / Unreadable query.") from exc
             raise StoreError(f"search failed: {exc.__class__.__name__}: {exc}") from exc
         hits = [
-            SearchRow(
+            SearchHit(
                 id=r.id,
                 source=r.slug,
                 url=r.url,
                 title=r.title,
                 published=r.published,
-                score=float(r.score or 0.0),
+                score=round(float(r.score or 0.0), 6),  # as the embedded engine rounds
                 snippet=_snippet(r.headline, r.text),
             )
             for r in rows

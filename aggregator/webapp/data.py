@@ -19,7 +19,7 @@ from ..model import SourceConfig, SourceState, StoredEntry
 from ..store import Cursor
 from .params import Filters, encode_keyset, encode_offset
 from .ports import ReadStore
-from .search import SearchIndexLike
+from .search import SearchIndexLike, SearchRequest
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,10 @@ def search_page(store: ReadStore, index: SearchIndexLike | None, filters: Filter
         return Page(items=[], unavailable=True)
     assert filters.q
     try:
-        results = index.search(
+        results = index.search(SearchRequest(
             filters.q, source=filters.source, tag=filters.tag, lang=filters.lang,
             limit=limit, offset=offset, sort=sort,
-        )
+        ))
     except SearchQueryError as exc:
         return Page(items=[], error=exc.message, total=0)
     ids = [int(hit.id) for hit in results.hits]
@@ -173,14 +173,9 @@ def health(store: ReadStore, index: SearchIndexLike | None) -> dict[str, Any]:
     database = store.ping()
     index_state: bool | None = None
     if index is not None:
-        ping = getattr(index, "ping", None)
         try:
-            if callable(ping):
-                index_state = bool(ping())
-            else:
-                index.search("healthz", limit=1)
-                index_state = True
-        except Exception:
+            index_state = bool(index.ping())
+        except Exception:  # whatever the engine raises, /healthz says "unreachable"
             index_state = False
     return {"database": database, "index": index_state}
 

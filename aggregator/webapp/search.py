@@ -1,25 +1,15 @@
-"""The search index as the web layer sees it: only ``search``, so views stay testable.
+"""The search index as the web layer sees it: ``search`` and ``ping`` only, so views stay testable.
 
-The result types are the index's own (``aggregator.index.types``); a test may hand the
-app any object with this one method.
+The interface is the index's own ``SearchReader`` (one request type, one result type,
+declared once in ``aggregator.index.types``); a test may hand the app any object with
+those two methods.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from ..index.types import SearchReader, SearchRequest, SearchResults
 
-from ..index.types import SearchResults
+__all__ = ["SearchIndexLike", "SearchRequest", "SearchResults"]
 
-
-class SearchIndexLike(Protocol):
-    def search(
-        self,
-        query: str,
-        *,
-        source: str | None = None,
-        tag: str | None = None,
-        lang: str | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        sort: str = "relevance",
-    ) -> SearchResults: ...
+#: The web's name for the index it reads (the app key, the views, the health check).
+SearchIndexLike = SearchReader

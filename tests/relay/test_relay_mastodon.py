@@ -244,11 +244,11 @@ async def test_switched_off_source_and_deleted_entry_are_skipped(store: Store, c
 
 
 def test_credentials_from_env() -> None:
-    env = {"MASTODON_ACCESS_TOKEN": " t ", "BLUESKY_HANDLE": "relay.test"}
+    env = {"MASTODON_ACCESS_TOKEN": " s3cr3t ", "BLUESKY_HANDLE": "relay.test"}
     creds = load_settings(env, read_config=False).credentials
     config = RelayConfig(mastodon=MastodonTarget(api_base_url="https://m.example"))
-    assert creds.mastodon_token == "t" and creds.bluesky_password is None
-    assert "t" not in repr(creds), "secrets never show in a repr"
+    assert creds.mastodon_token == "s3cr3t" and creds.bluesky_password is None
+    assert "s3cr3t" not in repr(creds), "secrets never show in a repr"
     assert enabled_targets(config, creds) == ("mastodon",)
     assert enabled_targets(config, load_settings({}, read_config=False).credentials) == ()
 

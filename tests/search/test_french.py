@@ -7,7 +7,7 @@ import re
 import pytest
 
 from aggregator.errors import SearchQueryError
-from aggregator.index import SearchIndex
+from aggregator.index import SearchIndex, SearchRequest
 
 from . import corpus
 
@@ -16,7 +16,7 @@ GREVE = {"greve", "greves", "greve-sans-accent", "greve-1995", "faim", "html"}
 
 def keys(index: SearchIndex, ids: dict[str, int], query: str, **kw: object) -> set[str]:
     by_id = {v: k for k, v in ids.items()}
-    results = index.search(query, limit=100, **kw)  # type: ignore[arg-type]
+    results = index.search(SearchRequest(query, limit=100, **kw))  # type: ignore[arg-type]
     assert results.total == len(results.hits)
     return {by_id[h.id] for h in results.hits}
 
@@ -114,7 +114,7 @@ def test_dates(index: SearchIndex, ids: dict[str, int]) -> None:
 
 
 def test_title_weighs_more_than_text(index: SearchIndex) -> None:
-    hits = index.search("réforme").hits
+    hits = index.search(SearchRequest("réforme")).hits
     assert [h.title for h in hits][:2] == ["La réforme des retraites adoptée", "Grève générale à Lyon ce jeudi"]
 
 
@@ -125,34 +125,34 @@ def test_recency_breaks_even_relevance(store, index: SearchIndex, ids: dict[str,
     ]
     ids.update(corpus.save(store, twins))
     index.sync()
-    assert [h.id for h in index.search("rassemblement mairie").hits] == [ids["new-twin"], ids["old-twin"]]
+    assert [h.id for h in index.search(SearchRequest("rassemblement mairie")).hits] == [ids["new-twin"], ids["old-twin"]]
 
 
 def test_sort_by_date(index: SearchIndex) -> None:
-    hits = index.search("grève", sort="date").hits
+    hits = index.search(SearchRequest("grève", sort="date")).hits
     assert [h.published for h in hits] == sorted((h.published for h in hits), reverse=True)
     assert hits[-1].title == "Grève historique de décembre"
 
 
 def test_pagination(index: SearchIndex) -> None:
-    everything = index.search("grève", limit=100)
-    first, second = index.search("grève", limit=3), index.search("grève", limit=3, offset=3)
+    everything = index.search(SearchRequest("grève", limit=100))
+    first, second = index.search(SearchRequest("grève", limit=3)), index.search(SearchRequest("grève", limit=3, offset=3))
     assert [h.id for h in first.hits + second.hits] == [h.id for h in everything.hits]
     assert first.total == second.total == len(GREVE)
 
 
 def test_snippets_highlight_the_original_text(index: SearchIndex) -> None:
-    [hit] = index.search('"grève de la faim"').hits
+    [hit] = index.search(SearchRequest('"grève de la faim"')).hits
     assert "<mark>grève</mark>" in hit.snippet
     assert "faim" in hit.snippet
-    [hit] = index.search("greve Lyon").hits
+    [hit] = index.search(SearchRequest("greve Lyon")).hits
     assert "<mark>grève</mark>" in hit.snippet  # accented as written, found unaccented
-    [hit] = index.search("inaction").hits  # title-only match: the text's beginning
+    [hit] = index.search(SearchRequest("inaction")).hits  # title-only match: the text's beginning
     assert hit.snippet.startswith("Le tribunal administratif")
 
 
 def test_snippets_escape_everything_but_mark(index: SearchIndex) -> None:
-    [hit] = index.search("balises").hits
+    [hit] = index.search(SearchRequest("balises")).hits
     # PostgreSQL's ts_headline leaves out what looks like a tag; tantivy escapes it.
     assert "&amp;" in hit.snippet and "&quot;guillemets&quot;" in hit.snippet
     assert "<b>" not in hit.snippet and "<script" not in hit.snippet
@@ -161,7 +161,7 @@ def test_snippets_escape_everything_but_mark(index: SearchIndex) -> None:
 
 
 def test_hits_carry_the_entry(index: SearchIndex, ids: dict[str, int]) -> None:
-    [hit] = index.search("eboueurs").hits
+    [hit] = index.search(SearchRequest("eboueurs")).hits
     assert hit.id == ids["greve-sans-accent"]
     assert hit.source == "rebellyon"
     assert hit.url == "https://rebellyon.example/greve-sans-accent"
@@ -171,8 +171,8 @@ def test_hits_carry_the_entry(index: SearchIndex, ids: dict[str, int]) -> None:
 
 
 def test_stop_words_only_find_nothing(index: SearchIndex) -> None:
-    assert index.search("la").total == 0
-    assert index.search('"de la"').total == 0
+    assert index.search(SearchRequest("la")).total == 0
+    assert index.search(SearchRequest('"de la"')).total == 0
 
 
 @pytest.mark.parametrize(
@@ -180,16 +180,16 @@ def test_stop_words_only_find_nothing(index: SearchIndex) -> None:
 )
 def test_malformed_queries_raise_search_query_error(index: SearchIndex, query: str) -> None:
     with pytest.raises(SearchQueryError):
-        index.search(query)
+        index.search(SearchRequest(query))
 
 
 def test_bad_parameters_raise_search_query_error(index: SearchIndex) -> None:
     for kw in ({"sort": "popularity"}, {"limit": 0}, {"limit": 10_000}, {"offset": -1}, {"lang": "x y"}):
         with pytest.raises(SearchQueryError):
-            index.search("grève", **kw)  # type: ignore[arg-type]
+            index.search(SearchRequest("grève", **kw))  # type: ignore[arg-type]
 
 
 def test_hostile_input_is_an_ordinary_word(index: SearchIndex) -> None:
     for query in ["'; DROP TABLE entries; --", "a & b | !c", "grève:*", "(((", "<->", "\\", "é" * 200, "x:y:z"]:
-        results = index.search(query)
+        results = index.search(SearchRequest(query))
         assert results.total == len(results.hits)

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from aggregator.index import postgres
+from aggregator.errors import StoreError
+from aggregator.index import SearchRequest, postgres
 from aggregator.index.postgres import PostgresIndex
 from aggregator.store import Store
 
@@ -67,10 +68,10 @@ def test_pages_past_the_ranking_window_follow_by_date(
     ids = _many(pg_store, 30)
     index = PostgresIndex(pg_store, clock=clock)
     index.sync()
-    everything = index.search("grève", limit=100)
+    everything = index.search(SearchRequest("grève", limit=100))
     assert everything.total == len(everything.hits) == 30
     monkeypatch.setattr(postgres, "RANK_WINDOW", 6)
-    windowed = index.search("grève", limit=100)
+    windowed = index.search(SearchRequest("grève", limit=100))
     assert windowed.total == 30
     assert {h.id for h in windowed.hits} == {h.id for h in everything.hits}
     newest = sorted(everything.hits, key=lambda h: h.published, reverse=True)
@@ -80,7 +81,7 @@ def test_pages_past_the_ranking_window_follow_by_date(
     assert [h.id for h in windowed.hits[6:]] == [h.id for h in newest[6:]]
     # Pages cut anywhere, across the window's edge too, add up to the same list.
     for size in (4, 5, 7):
-        paged = [h.id for start in range(0, 30, size) for h in index.search("grève", limit=size, offset=start).hits]
+        paged = [h.id for start in range(0, 30, size) for h in index.search(SearchRequest("grève", limit=size, offset=start)).hits]
         assert paged == [h.id for h in windowed.hits]
 
 
@@ -89,21 +90,33 @@ def test_a_deleted_entry_is_hidden_before_the_next_sync(pg_store: Store, clock) 
     index = PostgresIndex(pg_store, clock=clock)
     index.sync()
     pg_store.entries.mark_deleted([ids["faim"]], now=clock())
-    assert ids["faim"] not in {h.id for h in index.search("grève", limit=50).hits}
+    assert ids["faim"] not in {h.id for h in index.search(SearchRequest("grève", limit=50)).hits}
     index.sync()
-    assert ids["faim"] not in {h.id for h in index.search("grève", limit=50).hits}
+    assert ids["faim"] not in {h.id for h in index.search(SearchRequest("grève", limit=50)).hits}
 
 
 def test_filter_columns_follow_an_edit(pg_store: Store, clock) -> None:
     ids = corpus.load(pg_store)
     index = PostgresIndex(pg_store, clock=clock)
     index.sync()
-    assert ids["greve-1995"] in {h.id for h in index.search("grève before:2026-11-01").hits}
+    assert ids["greve-1995"] in {h.id for h in index.search(SearchRequest("grève before:2026-11-01")).hits}
     clock.advance(60)
     moved = corpus.Doc("greve-1995", "paris-luttes", "Grève historique de décembre",
                        "Retour sur un grand mouvement social, republié.", days_ago=0.5)
     corpus.save(pg_store, [moved])
     index.sync()
-    assert ids["greve-1995"] not in {h.id for h in index.search("grève before:2026-11-01").hits}
-    [hit] = index.search("republié").hits
+    assert ids["greve-1995"] not in {h.id for h in index.search(SearchRequest("grève before:2026-11-01")).hits}
+    [hit] = index.search(SearchRequest("republié")).hits
     assert hit.published > corpus.NOW - timedelta(days=1)
+
+
+def test_ping_reads_the_search_table_and_fails_while_the_database_is_down(pg_store: Store, clock) -> None:
+    assert PostgresIndex(pg_store, clock=clock).ping() is True
+    from tests.conftest import free_port
+
+    dead = Store(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone?connect_timeout=2", clock=clock)
+    try:
+        with pytest.raises(StoreError):
+            PostgresIndex(dead, clock=clock).ping()
+    finally:
+        dead.close()

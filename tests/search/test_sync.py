@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import StoreError
-from aggregator.index import SearchIndex, open_index
+from aggregator.index import SearchIndex, SearchRequest, open_index
 from aggregator.index.embedded import TantivyIndex
 from aggregator.store import Store
 
@@ -19,7 +19,12 @@ QUERIES = ["grève", "manifestation", "l'État", "tag:logement", '"grève de la 
 
 
 def snapshot(index: SearchIndex) -> list[list[tuple[int, str]]]:
-    return [[(h.id, h.snippet) for h in index.search(q, limit=50).hits] for q in QUERIES]
+    return [[(h.id, h.snippet) for h in index.search(SearchRequest(q, limit=50)).hits] for q in QUERIES]
+
+
+def test_ping_answers_for_both_engines(index: SearchIndex) -> None:
+    """What /healthz asks: the engine can answer (a broken one raises; see tests/web)."""
+    assert index.ping() is True
 
 
 def test_deleted_and_edited_entries_follow(store: Store, index: SearchIndex, ids: dict[str, int], clock) -> None:
@@ -31,9 +36,9 @@ def test_deleted_and_edited_entries_follow(store: Store, index: SearchIndex, ids
     assert store.index_log.backlog() == 2
     assert index.sync() == 2
     assert store.index_log.backlog() == 0
-    found = {h.id for h in index.search("grève", limit=50).hits}
+    found = {h.id for h in index.search(SearchRequest("grève", limit=50)).hits}
     assert ids["faim"] not in found and ids["greve"] not in found
-    assert [h.id for h in index.search("blocage dépôt").hits] == [ids["greve"]]
+    assert [h.id for h in index.search(SearchRequest("blocage dépôt")).hits] == [ids["greve"]]
 
 
 def test_log_is_consumed_only_after_the_index_commits(
@@ -52,9 +57,9 @@ def test_log_is_consumed_only_after_the_index_commits(
     assert store.index_log.backlog() == 1  # still pending after the crash
     assert index.sync() == 1
     assert store.index_log.backlog() == 0
-    hits = index.search("rectorat").hits
+    hits = index.search(SearchRequest("rectorat")).hits
     assert len(hits) == 1  # applied twice, found once
-    assert len({h.id for h in index.search("grève", limit=50).hits}) == index.search("grève", limit=50).total
+    assert len({h.id for h in index.search(SearchRequest("grève", limit=50)).hits}) == index.search(SearchRequest("grève", limit=50)).total
 
 
 def test_reindex_from_scratch_gives_the_same_results(store: Store, index: SearchIndex, tmp_path: Path, clock) -> None:
@@ -89,14 +94,14 @@ def test_search_works_while_a_crawl_writes(store: Store, index: SearchIndex, clo
     writer.start()
     seen = 0
     while not done.is_set():
-        results = index.search("grève", limit=50)
+        results = index.search(SearchRequest("grève", limit=50))
         assert results.total >= len(corpus.DOCS) // 3
         assert len({h.id for h in results.hits}) == len(results.hits)
         seen = max(seen, results.total)
     writer.join()
     assert not errors
     index.sync()
-    assert index.search("piquet", limit=50).total == 15
+    assert index.search(SearchRequest("piquet", limit=50)).total == 15
 
 
 def test_a_busy_writer_leaves_the_log_for_later(tmp_path: Path, clock) -> None:
@@ -115,7 +120,7 @@ def test_a_busy_writer_leaves_the_log_for_later(tmp_path: Path, clock) -> None:
         finally:
             held.wait_merging_threads()
         assert other.sync() == 1
-        assert [h.title for h in first.search("port").hits] == ["Rassemblement au port"]
+        assert [h.title for h in first.search(SearchRequest("port")).hits] == ["Rassemblement au port"]
     finally:
         store.close()
 
@@ -130,7 +135,7 @@ def test_a_deleted_index_directory_is_rebuilt_by_the_next_sync(tmp_path: Path, c
         expected = snapshot(index)
         shutil.rmtree(tmp_path / "index")
         again = TantivyIndex(store, tmp_path / "index", clock=clock)
-        assert again.search("grève").total == 0
+        assert again.search(SearchRequest("grève")).total == 0
         again.sync()  # the log is empty, but the index knows it is new
         assert snapshot(again) == expected
     finally:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from aggregator.index import SearchRequest
 from aggregator.model import Config, EntryData, SourceConfig
 from aggregator.parse.identity import content_hash
 from aggregator.parse.sanitize import html_to_text, sanitize_html
@@ -91,7 +93,7 @@ def fill(store: Store, clock: Any, *, river_size: int = 45) -> None:
 
 
 class FakeIndex:
-    """A stand-in with the shape of ``aggregator.index.SearchIndex`` (a seam, for unit tests).
+    """A stand-in with the shape of ``aggregator.index.SearchReader`` (a seam, for unit tests).
 
     It matches words against titles and texts of the store, and raises the real
     ``SearchQueryError`` on an unbalanced quote, as the real query parser does.
@@ -101,14 +103,17 @@ class FakeIndex:
         self.store = store
         self.calls: list[dict[str, Any]] = []
 
-    def search(self, query: str, *, source: str | None = None, tag: str | None = None, lang: str | None = None,
-               limit: int = 20, offset: int = 0, sort: str = "relevance") -> Any:
+    def ping(self) -> bool:
+        return True
+
+    def search(self, request: SearchRequest) -> Any:
         from types import SimpleNamespace
 
         from aggregator.errors import SearchQueryError
 
-        self.calls.append({"query": query, "source": source, "tag": tag, "lang": lang, "limit": limit,
-                           "offset": offset, "sort": sort})
+        self.calls.append(dataclasses.asdict(request))
+        query, source, tag, lang = request.query, request.source, request.tag, request.lang
+        offset, limit = request.offset, request.limit
         if query.count('"') % 2:
             raise SearchQueryError("unbalanced quote in the query")
         words = query.lower().split()
