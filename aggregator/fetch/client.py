@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from .. import logs
 from ..errors import FetchError, TooLargeError
 from ..model import Clock, FetchResult, utcnow
 from .guard import AddressPolicy, GuardedResolver
@@ -41,7 +41,7 @@ from .host_blocks import (
 )
 from .politeness import Politeness
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9,"
@@ -256,10 +256,7 @@ class HttpClient:
                 # Credentials meant for one server must not travel to another.
                 for name in [n for n in headers if n.lower() in ("authorization", "cookie")]:
                     del headers[name]
-            log.debug(
-                "fetch.redirect",
-                extra={"fields": {"url": str(current), "to": str(target), "status": answer.status}},
-            )
+            log.debug("fetch.redirect", url=str(current), to=str(target), status=answer.status)
             current = target
 
     # -- one exchange ----------------------------------------------------------------

@@ -12,16 +12,16 @@ declared here, on the side that needs it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from .. import logs
 from ..model import Clock
 from .headers import as_utc
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 DEFAULT_429_WAIT = 60.0  # seconds, when a 429 names no Retry-After
 MAX_HOST_WAIT = 86400.0  # seconds: a Retry-After of a year would silence a source forever
@@ -121,7 +121,7 @@ class BlockedHosts:
         )
         if self.store is not None:
             await asyncio.to_thread(self.store.block, host, until)
-        log.info("fetch.host_blocked", extra={"fields": {"host": host, "until": until.isoformat()}})
+        log.info("fetch.host_blocked", host=host, until=until.isoformat())
 
     def _sweep(self, now_m: float) -> None:
         """Drop cached host checks that are stale and not blocking (bounded memory)."""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 
+from .. import logs
 from ..errors import SearchQueryError
 from ..model import StoredEntry
 from ..store import LogRow, Store
 from .query import _LANG, ParsedQuery, normalize_tag, parse
 from .types import SearchRequest
 
-log = logging.getLogger("aggregator.index")
+log = logs.get("aggregator.index")
 
 #: A sync call applies at most this many batches, so a busy crawler cannot keep it forever.
 MAX_BATCHES_PER_SYNC = 50

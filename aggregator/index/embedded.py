@@ -71,7 +71,7 @@ class TantivyIndex:
         marker = self._marker()
         if marker.get("version") != INDEX_VERSION and self.path.exists():
             # Another analysis or schema: the old files cannot answer our queries.
-            log.info("index.reset", extra={"fields": {"path": str(self.path), "found": marker.get("version")}})
+            log.info("index.reset", path=str(self.path), found=marker.get("version"))
             shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(parents=True, exist_ok=True)
         if not (self.path / MARKER).exists():
@@ -116,7 +116,7 @@ class TantivyIndex:
         with self._lock:
             writer = self._writer(SYNC_HEAP, 1)
             if writer is None:
-                log.info("index.busy", extra={"fields": {"path": str(self.path)}})
+                log.info("index.busy", path=str(self.path))
                 return 0
             try:
                 if not self._marker().get("complete"):
@@ -135,7 +135,7 @@ class TantivyIndex:
                     if len(rows) < batch:
                         break
                 if applied:
-                    log.info("index.synced", extra={"fields": {"rows": applied}})
+                    log.info("index.synced", rows=applied)
                 return applied
             except BaseException:
                 writer.rollback()
@@ -185,7 +185,7 @@ class TantivyIndex:
         writer.commit()
         self._write_marker(complete=True)
         self.index.reload()
-        log.info("index.rebuilt", extra={"fields": {"entries": count}})
+        log.info("index.rebuilt", entries=count)
         return count
 
     def _apply(self, writer: Any, ids: Iterable[int]) -> None:
@@ -254,7 +254,8 @@ class TantivyIndex:
         except ValueError as exc:
             raise SearchIndexError(f"search failed: {exc}") from exc
         hits = self._hits(searcher, text_query if parsed.has_text else None, scored)
-        return SearchResults(hits, int(getattr(result, "count", 0) or 0), query)
+        # ``count`` is set when searching with count=True; tantivy's type stub omits it.
+        return SearchResults(hits, int(result.count or 0), query)  # type: ignore[attr-defined]
 
     def _hits(self, searcher: Any, text_query: Any, scored: list[tuple[float, Any]]) -> list[SearchHit]:
         generators: dict[str, Any] = {}

@@ -42,7 +42,7 @@ class PostgresIndex:
             if len(rows) < batch:
                 break
         if applied:
-            log.info("index.synced", extra={"fields": {"rows": applied}})
+            log.info("index.synced", rows=applied)
         return applied
 
     def reindex(self) -> int:
@@ -57,7 +57,7 @@ class PostgresIndex:
             after = page[-1][0]
         self.repo.prune()
         self.repo.refresh_statistics()
-        log.info("index.rebuilt", extra={"fields": {"entries": count}})
+        log.info("index.rebuilt", entries=count)
         return count
 
     def _apply(self, ids: list[int]) -> None:

@@ -21,6 +21,7 @@ from atproto_client.exceptions import (
     RequestErrorBase,
     UnauthorizedError,
 )
+from atproto_client.models.common import XrpcError
 from atproto_core.exceptions import AtProtocolError
 
 from .. import logs
@@ -210,14 +211,12 @@ class BlueskyPoster:
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            close = getattr(getattr(client, "request", None), "close", None)
-            if close is not None:
-                result = close()
-                if asyncio.iscoroutine(result):
-                    await result
+            await client.request.close()
 
 
 def _error_name(exc: AtProtocolError) -> str | None:
-    response = getattr(exc, "response", None)
-    content = getattr(response, "content", None)
-    return getattr(content, "error", None) or (content.get("error") if isinstance(content, dict) else None)
+    """The XRPC error name (``RecordNotFound``…) of a failed request, when it says one."""
+    content = exc.response.content if isinstance(exc, RequestErrorBase) and exc.response is not None else None
+    if isinstance(content, XrpcError):
+        return content.error
+    return content.get("error") if isinstance(content, dict) else None

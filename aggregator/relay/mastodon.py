@@ -87,7 +87,7 @@ class MastodonPoster:
             self._watch_limits()
 
     def _reset_in(self) -> float | None:
-        reset = getattr(self.api, "ratelimit_reset", None)
+        reset = self.api.ratelimit_reset
         if not reset:
             return None
         # Mastodon.py keeps the reset as wall-clock epoch seconds (adjusted by the server's Date).
@@ -95,7 +95,7 @@ class MastodonPoster:
 
     def _watch_limits(self) -> None:
         """Pause before the 300-calls window runs out (X-RateLimit-Remaining / -Reset)."""
-        remaining = getattr(self.api, "ratelimit_remaining", None)
+        remaining = self.api.ratelimit_remaining
         if remaining is not None and remaining <= RESERVE_CALLS:
             wait = self._reset_in()
             if wait:
@@ -158,9 +158,7 @@ class MastodonPoster:
         return None
 
     async def close(self) -> None:
-        session = getattr(self.api, "session", None)
-        if session is not None:
-            await asyncio.to_thread(session.close)
+        await asyncio.to_thread(self.api.session.close)
 
 
 def _links_to(status: Any, url: str) -> bool:
