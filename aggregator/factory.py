@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+
+from aiohttp import web
 
 from . import logs
 from .fetch.client import HttpClient
@@ -34,9 +35,7 @@ from .update.crawler import Crawler
 from .update.ingest import RelayPolicy
 from .update.parse_pool import ParsePool
 from .update.retrieve import Retriever
-
-if TYPE_CHECKING:
-    from aiohttp import web
+from .webapp import PAGE_CACHE_SECONDS, create_app
 
 __all__ = ["Aggregator", "Tuning", "make_aggregator"]
 
@@ -65,7 +64,7 @@ class Tuning:
     per_host_delay: float | None = None
     crawl_owner: str | None = None
     rng: random.Random = field(default_factory=random.Random)
-    page_cache_seconds: float = 5.0
+    page_cache_seconds: float = PAGE_CACHE_SECONDS
 
 
 class Aggregator:
@@ -192,8 +191,6 @@ class Aggregator:
 
     def web_app(self, *, with_index: bool = True) -> web.Application:
         """The readers' web application over this store and index."""
-        from .webapp import create_app
-
         return create_app(
             store=self.store, config=self.config, index=self.index() if with_index else None, clock=self.clock,
             cache_seconds=self.tuning.page_cache_seconds,

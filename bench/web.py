@@ -29,8 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from aiohttp import ClientSession, TCPConnector, web  # noqa: E402
 
+from aggregator.factory import Tuning, make_aggregator  # noqa: E402
 from aggregator.model import Config, EntryData, SourceConfig  # noqa: E402
 from aggregator.parse.identity import content_hash  # noqa: E402
+from aggregator.settings import Settings  # noqa: E402
 from aggregator.store import Store  # noqa: E402
 from aggregator.update.ingest import RelayPolicy, ingest  # noqa: E402
 
@@ -76,16 +78,19 @@ def fill(store: Store, configs: tuple[SourceConfig, ...], total: int) -> float:
 
 
 def serve_app(url: str, data_dir: str, n_sources: int, port: int, with_index: bool, cache_seconds: float) -> None:
-    from aggregator.webapp import create_app
+    """The web application as ``aggregator serve`` builds it (the factory), on ``port``."""
+    settings = Settings(config_path=Path("bench-sources.yaml"), data_dir=Path(data_dir), database_url=url,
+                        config=Config(sources=sources(n_sources)))
 
-    store = Store(url)
-    index = None
-    if with_index:
-        from aggregator.index import open_index
+    async def main() -> None:
+        async with make_aggregator(settings, tuning=Tuning(page_cache_seconds=cache_seconds),
+                                   migrate=False, mirror_config=False) as agg:
+            runner = web.AppRunner(agg.web_app(with_index=with_index), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            await asyncio.Event().wait()  # until the benchmark terminates this process
 
-        index = open_index(store, Path(data_dir))
-    app = create_app(store=store, config=Config(sources=sources(n_sources)), index=index, cache_seconds=cache_seconds)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    asyncio.run(main())
 
 
 def serve_ceiling(port: int) -> None:
