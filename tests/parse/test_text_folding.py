@@ -8,7 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.parse.sanitize import _BLOCK_END, _TAG, _cleaners, html_to_text
+from aggregator.text import _BLOCK_END, _TAG, _text_cleaner, html_to_text
 
 _SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
 _LINES = re.compile(r"\s*\n\s*")
@@ -20,7 +20,7 @@ def _regex_text(fragment: str, limit: int | None) -> str:
     if not fragment:
         return ""
     if "<" in fragment:
-        fragment = _TAG.sub(" ", _BLOCK_END.sub("\n", _cleaners()[1].clean(fragment)))
+        fragment = _TAG.sub(" ", _BLOCK_END.sub("\n", _text_cleaner().clean(fragment)))
     text = _LINES.sub("\n", _SPACE.sub(" ", html.unescape(fragment))).strip()
     if limit is not None and len(text) > limit:
         cut = text.rfind(" ", 0, limit)
