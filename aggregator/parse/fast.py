@@ -23,7 +23,7 @@ import contextlib
 import re
 import xml.parsers.expat
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from feedparser.datetimes import _parse_date
 from feedparser.encodings import convert_to_utf8
@@ -528,6 +528,10 @@ class _Reader:
             tags.append(value)
 
     # -- handlers (namespaces/_base.py and friends) ------------------------------------
+    # Named after feedparser's. Where a row of ``_ELEMENTS`` declares what an element pushes
+    # and which context flag it raises, its ``_start_*`` hook is the rest of feedparser's
+    # start handler and its ``_end_*`` hook the rest of the end handler (given the popped
+    # text); a row without those declarations names feedparser's whole handlers.
     def _start_rss(self, attrs: dict[str, Any]) -> None:
         if not self.version or not self.version.startswith("rss"):
             given = attrs.get("version", "")
@@ -540,147 +544,11 @@ class _Reader:
                 self.version = "rss"
 
     def _start_channel(self, attrs: dict[str, Any]) -> None:
-        self.infeed = 1
         _refuse_cdf(attrs)
 
     def _start_feed(self, attrs: dict[str, Any]) -> None:
-        self.infeed = 1
         if not self.version:
             self.version = {"0.1": "atom01", "0.2": "atom02", "0.3": "atom03"}.get(attrs.get("version") or "", "atom")
-
-    def _end_channel(self) -> None:
-        self.infeed = 0
-
-    def _start_image(self, attrs: dict[str, Any]) -> None:
-        context = self._get_context()
-        if not self.inentry:
-            context.setdefault("image", _Ctx())
-        self.inimage = 1
-        self.title_depth = -1
-        self.push("image", 0)
-
-    def _end_image(self) -> None:
-        self.pop("image")
-        self.inimage = 0
-
-    def _start_textinput(self, attrs: dict[str, Any]) -> None:
-        self._get_context().setdefault("textinput", _Ctx())
-        self.intextinput = 1
-        self.title_depth = -1
-        self.push("textinput", 0)
-
-    def _end_textinput(self) -> None:
-        self.pop("textinput")
-        self.intextinput = 0
-
-    def _start_author(self, attrs: dict[str, Any]) -> None:
-        self.inauthor = 1
-        self.push("author", 1)
-        context = self._get_context()
-        context.setdefault("authors", [])
-        context["authors"].append(_Ctx())
-
-    def _end_author(self) -> None:
-        self.pop("author")
-        self.inauthor = 0
-        self._sync_author_detail()
-
-    def _start_contributor(self, attrs: dict[str, Any]) -> None:
-        self.incontributor = 1
-        context = self._get_context()
-        context.setdefault("contributors", [])
-        context["contributors"].append(_Ctx())
-        self.push("contributor", 0)
-
-    def _end_contributor(self) -> None:
-        self.pop("contributor")
-        self.incontributor = 0
-
-    def _start_dc_contributor(self, attrs: dict[str, Any]) -> None:
-        self.incontributor = 1
-        context = self._get_context()
-        context.setdefault("contributors", [])
-        context["contributors"].append(_Ctx())
-        self.push("name", 0)
-
-    def _end_dc_contributor(self) -> None:
-        self._end_name()
-        self.incontributor = 0
-
-    def _start_name(self, attrs: dict[str, Any]) -> None:
-        self.push("name", 0)
-
-    def _end_name(self) -> None:
-        value = self.pop("name")
-        if self.inpublisher:
-            self._save_author("name", value, "publisher")
-        elif self.inauthor:
-            self._save_author("name", value)
-        elif self.incontributor:
-            self._save_contributor("name", value)
-        elif self.intextinput:
-            self._get_context()["name"] = value
-
-    def _start_width(self, attrs: dict[str, Any]) -> None:
-        self.push("width", 0)
-
-    def _end_width(self) -> None:
-        self._dimension("width")
-
-    def _start_height(self, attrs: dict[str, Any]) -> None:
-        self.push("height", 0)
-
-    def _end_height(self) -> None:
-        self._dimension("height")
-
-    def _dimension(self, key: str) -> None:
-        value = self.pop(key)
-        try:
-            number = int(value)
-        except ValueError:
-            number = 0
-        if self.inimage:
-            self._get_context()[key] = number
-
-    def _start_url(self, attrs: dict[str, Any]) -> None:
-        self.push("href", 1)
-
-    def _end_url(self) -> None:
-        value = self.pop("href")
-        if self.inauthor:
-            self._save_author("href", value)
-        elif self.incontributor:
-            self._save_contributor("href", value)
-
-    def _start_email(self, attrs: dict[str, Any]) -> None:
-        self.push("email", 0)
-
-    def _end_email(self) -> None:
-        value = self.pop("email")
-        if self.inpublisher:
-            self._save_author("email", value, "publisher")
-        elif self.inauthor:
-            self._save_author("email", value)
-        elif self.incontributor:
-            self._save_contributor("email", value)
-
-    def _start_subtitle(self, attrs: dict[str, Any]) -> None:
-        self.push_content("subtitle", attrs, "text/plain", 1)
-
-    def _end_subtitle(self) -> None:
-        self.pop_content("subtitle")
-
-    def _start_rights(self, attrs: dict[str, Any]) -> None:
-        self.push_content("rights", attrs, "text/plain", 1)
-
-    def _end_rights(self) -> None:
-        self.pop_content("rights")
-
-    def _start_info(self, attrs: dict[str, Any]) -> None:
-        self.push_content("info", attrs, "text/plain", 1)
-
-    def _end_info(self) -> None:
-        self.pop_content("info")
 
     def _start_item(self, attrs: dict[str, Any]) -> None:
         self.entries.append(_Ctx())
@@ -690,7 +558,7 @@ class _Reader:
         self.title_depth = -1
         about = attrs.get("rdf:about")
         if about:
-            self._get_context()["id"] = about
+            self._get_context()["id"] = about  # the entry's context: after inentry is raised
         _refuse_cdf(attrs)
 
     def _end_item(self) -> None:
@@ -698,49 +566,126 @@ class _Reader:
         self.inentry = 0
         self.has_content = 0
 
-    def _start_language(self, attrs: dict[str, Any]) -> None:
-        self.push("language", 1)
+    def _start_image(self, attrs: dict[str, Any]) -> None:
+        context = self._get_context()  # before inimage is raised
+        if not self.inentry:
+            context.setdefault("image", _Ctx())
+        self.title_depth = -1
 
-    def _end_language(self) -> None:
-        self.lang = self.pop("language")
+    def _start_textinput(self, attrs: dict[str, Any]) -> None:
+        self._get_context().setdefault("textinput", _Ctx())
+        self.title_depth = -1
 
-    def _start_webmaster(self, attrs: dict[str, Any]) -> None:
-        self.push("publisher", 1)
+    def _start_source(self, attrs: dict[str, Any]) -> None:
+        if "url" in attrs:
+            self.sourcedata["href"] = attrs["url"]
+        self.push("source", 1)
+        self.insource = 1
+        self.title_depth = -1
 
-    def _end_webmaster(self) -> None:
-        self.pop("publisher")
-        self._sync_author_detail("publisher")
+    def _end_source(self) -> None:
+        self.insource = 0  # before the pop: the source's text is stored as the entry's
+        value = self.pop("source")
+        if value:
+            self.sourcedata["title"] = value
+        self._get_context()["source"] = _Ctx(self.sourcedata)
+        self.sourcedata = _Ctx()
 
-    def _start_published(self, attrs: dict[str, Any]) -> None:
-        self.push("published", 1)
+    # People: author, contributor, publisher (webMaster, itunes:owner) and their fields.
+    def _start_author(self, attrs: dict[str, Any]) -> None:
+        self._get_context().setdefault("authors", []).append(_Ctx())
 
-    def _end_published(self) -> None:
-        self._save("published_parsed", _parse_date(self.pop("published")), overwrite=True)
+    def _start_contributor(self, attrs: dict[str, Any]) -> None:
+        self._get_context().setdefault("contributors", []).append(_Ctx())
 
-    def _start_updated(self, attrs: dict[str, Any]) -> None:
-        self.push("updated", 1)
+    def _end_author(self, key: str, value: Any) -> None:
+        """_end_author, _end_webmaster, _end_itunes_owner: the person's detail from its text."""
+        self._sync_author_detail(key)
 
-    def _end_updated(self) -> None:
-        self._save("updated_parsed", _parse_date(self.pop("updated")), overwrite=True)
+    def _end_person(self, key: str, value: Any) -> None:
+        """_end_name, _end_email, _end_url (``href``): a field of the person being read."""
+        if self.inpublisher and key != "href":
+            self._save_author(key, value, "publisher")
+        elif self.inauthor:
+            self._save_author(key, value)
+        elif self.incontributor:
+            self._save_contributor(key, value)
+        elif self.intextinput and key == "name":
+            self._get_context()["name"] = value
 
-    def _start_created(self, attrs: dict[str, Any]) -> None:
-        self.push("created", 1)
+    def _end_dimension(self, key: str, value: Any) -> None:
+        """_end_width, _end_height: a number, kept inside an image."""
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if self.inimage:
+            self._get_context()[key] = number
 
-    def _end_created(self) -> None:
-        self._save("created_parsed", _parse_date(self.pop("created")), overwrite=True)
+    def _end_language(self, key: str, value: Any) -> None:
+        self.lang = value
 
-    def _start_expirationdate(self, attrs: dict[str, Any]) -> None:
-        self.push("expired", 1)
+    def _end_date(self, key: str, value: Any) -> None:
+        """_end_published, _end_updated, _end_created, _end_expirationdate: the date parsed."""
+        self._save(f"{key}_parsed", _parse_date(value), overwrite=True)
 
-    def _end_expirationdate(self) -> None:
-        self._save("expired_parsed", _parse_date(self.pop("expired")), overwrite=True)
+    # Text constructs.
+    def _end_title(self, key: str, value: Any) -> None:
+        if value:
+            self.title_depth = self.depth
 
+    def _start_description(self, attrs: dict[str, Any]) -> None:
+        if not self._summary_as_content(attrs):
+            self.push_content("description", attrs, "text/html", self.infeed or self.inentry or self.insource)
+
+    def _start_summary(self, attrs: dict[str, Any]) -> None:
+        if not self._summary_as_content(attrs):
+            self._summary_key = "summary"
+            self.push_content("summary", attrs, "text/plain", 1)
+
+    def _summary_as_content(self, attrs: dict[str, Any]) -> bool:
+        """A description or summary after a summary and before any content is read as content."""
+        if "summary" in self._get_context() and not self.has_content:
+            self._summary_key = "content"
+            self._start_content(attrs)
+            return True
+        return False
+
+    def _end_description(self) -> None:
+        self._end_summary_as("description")
+
+    def _end_summary(self) -> None:
+        self._end_summary_as(self._summary_key or "summary")
+
+    def _end_summary_as(self, key: str) -> None:
+        if self._summary_key == "content":
+            self._end_content()
+        else:
+            self.pop_content(key)
+        self._summary_key = None
+
+    def _start_content(self, attrs: dict[str, Any]) -> None:
+        self.has_content = 1
+        self.push_content("content", attrs, "text/plain", 1)
+        src = attrs.get("src")
+        if src:
+            self.contentparams["src"] = src
+        self.push("content", 1)
+
+    def _start_content_encoded(self, attrs: dict[str, Any]) -> None:
+        self.has_content = 1
+
+    def _end_content(self) -> None:
+        copy_to_summary = _map_content_type(self.contentparams.get("type")) in ({"text/plain"} | _HTML_TYPES)
+        value = self.pop_content("content")
+        if copy_to_summary:
+            self._save("summary", value)
+
+    # Categories, links, ids and the rest of RSS.
     def _start_category(self, attrs: dict[str, Any]) -> None:
         self._add_tag(attrs.get("term"), attrs.get("scheme", attrs.get("domain")), attrs.get("label"))
-        self.push("category", 1)
 
-    def _end_category(self) -> None:
-        value = self.pop("category")
+    def _end_category(self, key: str, value: Any) -> None:
         if not value:
             return
         tags = self._get_context()["tags"]
@@ -748,6 +693,17 @@ class _Reader:
             tags[-1]["term"] = value
         else:
             self._add_tag(value, None, None)
+
+    def _end_tags(self, key: str, value: Any) -> None:
+        for term in value.split(","):
+            self._add_tag(term.strip(), None, None)
+
+    def _end_keywords(self, key: str, value: Any) -> None:
+        """_end_media_keywords, _end_itunes_keywords: comma-separated tags, blanks skipped."""
+        scheme = "http://www.itunes.com/" if key == "itunes_keywords" else None
+        for term in value.split(","):
+            if term.strip():
+                self._add_tag(term.strip(), scheme, None)
 
     def _start_cloud(self, attrs: dict[str, Any]) -> None:
         self._get_context()["cloud"] = dict(attrs)
@@ -777,38 +733,11 @@ class _Reader:
 
     def _start_guid(self, attrs: dict[str, Any]) -> None:
         self.guidislink = attrs.get("ispermalink", "true") == "true"
-        self.push("id", 1)
 
-    def _end_guid(self) -> None:
-        value = self.pop("id")
+    def _end_guid(self, key: str, value: Any) -> None:
         self._save("guidislink", self.guidislink and "link" not in self._get_context())
         if self.guidislink:
             self._save("link", value)
-
-    def _start_title(self, attrs: dict[str, Any]) -> None:
-        self.push_content("title", attrs, "text/plain", self.infeed or self.inentry or self.insource)
-
-    def _end_title(self) -> None:
-        if self.pop_content("title"):
-            self.title_depth = self.depth
-
-    def _start_description(self, attrs: dict[str, Any]) -> None:
-        context = self._get_context()
-        if "summary" in context and not self.has_content:
-            self._summary_key = "content"
-            self._start_content(attrs)
-        else:
-            self.push_content("description", attrs, "text/html", self.infeed or self.inentry or self.insource)
-
-    def _start_abstract(self, attrs: dict[str, Any]) -> None:
-        self.push_content("description", attrs, "text/plain", self.infeed or self.inentry or self.insource)
-
-    def _end_description(self) -> None:
-        if self._summary_key == "content":
-            self._end_content()
-        else:
-            self.pop_content("description")
-        self._summary_key = None
 
     def _start_generator(self, attrs: dict[str, Any]) -> None:
         if attrs:
@@ -816,29 +745,11 @@ class _Reader:
             if "href" in attrs:
                 attrs["href"] = _urljoin(self.baseuri or "", attrs["href"])
         self._get_context()["generator_detail"] = _Ctx(attrs)
-        self.push("generator", 1)
 
-    def _end_generator(self) -> None:
-        value = self.pop("generator")
+    def _end_generator(self, key: str, value: Any) -> None:
         context = self._get_context()
         if "generator_detail" in context:
             context["generator_detail"]["name"] = value
-
-    def _start_summary(self, attrs: dict[str, Any]) -> None:
-        context = self._get_context()
-        if "summary" in context and not self.has_content:
-            self._summary_key = "content"
-            self._start_content(attrs)
-        else:
-            self._summary_key = "summary"
-            self.push_content("summary", attrs, "text/plain", 1)
-
-    def _end_summary(self) -> None:
-        if self._summary_key == "content":
-            self._end_content()
-        else:
-            self.pop_content(self._summary_key or "summary")
-        self._summary_key = None
 
     def _start_enclosure(self, attrs: dict[str, Any]) -> None:
         attrs = _enforce_href(attrs)
@@ -846,138 +757,35 @@ class _Reader:
         attrs["rel"] = "enclosure"
         context.setdefault("links", []).append(_Ctx(attrs))
 
-    def _start_source(self, attrs: dict[str, Any]) -> None:
-        if "url" in attrs:
-            self.sourcedata["href"] = attrs["url"]
-        self.push("source", 1)
-        self.insource = 1
-        self.title_depth = -1
-
-    def _end_source(self) -> None:
-        self.insource = 0
-        value = self.pop("source")
-        if value:
-            self.sourcedata["title"] = value
-        self._get_context()["source"] = _Ctx(self.sourcedata)
-        self.sourcedata = _Ctx()
-
-    def _start_content(self, attrs: dict[str, Any]) -> None:
-        self.has_content = 1
-        self.push_content("content", attrs, "text/plain", 1)
-        src = attrs.get("src")
-        if src:
-            self.contentparams["src"] = src
-        self.push("content", 1)
-
-    def _start_content_encoded(self, attrs: dict[str, Any]) -> None:
-        self.has_content = 1
-        self.push_content("content", attrs, "text/html", 1)
-
-    def _end_content(self) -> None:
-        copy_to_summary = _map_content_type(self.contentparams.get("type")) in ({"text/plain"} | _HTML_TYPES)
-        value = self.pop_content("content")
-        if copy_to_summary:
-            self._save("summary", value)
-
-    def _start_newlocation(self, attrs: dict[str, Any]) -> None:
-        self.push("newlocation", 1)
-
-    def _end_newlocation(self) -> None:
-        self.pop("newlocation")  # feedparser stores it as ``newlocation``, which nobody reads
-
-    def _start_tags(self, attrs: dict[str, Any]) -> None:
-        self.push("tags", 1)
-
-    def _end_tags(self) -> None:
-        for term in self.pop("tags").split(","):
-            self._add_tag(term.strip(), None, None)
-
     # Media RSS (namespaces/mediarss.py)
     def _start_media_category(self, attrs: dict[str, Any]) -> None:
         attrs.setdefault("scheme", "http://search.yahoo.com/mrss/category_schema")
         self._start_category(attrs)
 
-    def _end_media_keywords(self) -> None:
-        for term in self.pop("media_keywords").split(","):
-            if term.strip():
-                self._add_tag(term.strip(), None, None)
-
-    def _end_media_title(self) -> None:
-        depth = self.title_depth
-        self._end_title()
-        self.title_depth = depth
-
     def _start_media_group(self, attrs: dict[str, Any]) -> None:
         pass
 
-    def _start_media_rating(self, attrs: dict[str, Any]) -> None:
-        self._get_context().setdefault("media_rating", attrs)
-        self.push("rating", 1)
-
-    def _end_media_rating(self) -> None:
-        self._media_text("rating", "media_rating", last=False)
-
-    def _start_media_credit(self, attrs: dict[str, Any]) -> None:
-        self._get_context().setdefault("media_credit", []).append(attrs)
-        self.push("credit", 1)
-
-    def _end_media_credit(self) -> None:
-        self._media_text("credit", "media_credit", last=True)
-
-    def _start_media_restriction(self, attrs: dict[str, Any]) -> None:
-        self._get_context().setdefault("media_restriction", attrs)
-        self.push("restriction", 1)
-
-    def _end_media_restriction(self) -> None:
-        self.pop("restriction")  # stored under media_restriction, which nobody reads
-
-    def _start_media_license(self, attrs: dict[str, Any]) -> None:
-        self._get_context().setdefault("media_license", attrs)
-        self.push("license", 1)
-
-    def _end_media_license(self) -> None:
-        self._media_text("license", "media_license", last=False)
-
-    def _media_text(self, element: str, key: str, *, last: bool) -> None:
-        value = self.pop(element)
+    def _end_media_text(self, key: str, value: Any) -> None:
+        """_end_media_rating, _end_media_credit (the last one), _end_media_license: the text."""
         if value is not None and value.strip():
-            target = self._get_context()[key]
-            (target[-1] if last else target)["content"] = value
+            target = self._get_context()[f"media_{key}"]
+            (target[-1] if key == "credit" else target)["content"] = value
 
-    def _start_media_content(self, attrs: dict[str, Any]) -> None:
-        self._get_context().setdefault("media_content", []).append(attrs)
-
-    def _start_media_thumbnail(self, attrs: dict[str, Any]) -> None:
+    def _end_media_thumbnail(self, key: str, value: Any) -> None:
         context = self._get_context()
-        context.setdefault("media_thumbnail", [])
-        self.push("url", 1)
-        context["media_thumbnail"].append(attrs)
-
-    def _end_media_thumbnail(self) -> None:
-        url = self.pop("url")
-        context = self._get_context()
-        if url is not None and url.strip() and "url" not in context["media_thumbnail"][-1]:
-            context["media_thumbnail"][-1]["url"] = url
+        if value is not None and value.strip() and "url" not in context["media_thumbnail"][-1]:
+            context["media_thumbnail"][-1]["url"] = value
 
     def _start_media_player(self, attrs: dict[str, Any]) -> None:
-        self.push("media_player", 0)
         self._get_context()["media_player"] = _Ctx(attrs)
 
-    def _end_media_player(self) -> None:
-        value = self.pop("media_player")
+    def _end_media_player(self, key: str, value: Any) -> None:
         self._get_context()["media_player"]["content"] = value
 
     # GeoRSS, Podlove chapters, Creative Commons: only their effect on the element stack
     # and on ``links`` matters here.
     def _start_georss_geometry(self, attrs: dict[str, Any]) -> None:
-        self.push("geometry", 0)
         self._get_context()["where"] = _Ctx()
-
-    def _end_georss_geometry(self) -> None:
-        self.pop("geometry")
-
-    def _end_georss_where(self) -> None:
-        self.pop("where")
 
     def _start_psc_chapters(self, attrs: dict[str, Any]) -> None:
         if "psc_chapters" not in self._get_context():
@@ -997,11 +805,7 @@ class _Reader:
             link["href"] = attrs["rdf:resource"]
         self._get_context().setdefault("links", []).append(link)
 
-    def _start_creativecommons_license(self, attrs: dict[str, Any]) -> None:
-        self.push("license", 1)
-
-    def _end_creativecommons_license(self) -> None:
-        value = self.pop("license")
+    def _end_creativecommons_license(self, key: str, value: Any) -> None:
         context = self._get_context()
         link = _Ctx(rel="license")
         if value:
@@ -1010,23 +814,8 @@ class _Reader:
         del context["license"]
 
     # iTunes (namespaces/itunes.py)
-    def _start_itunes_owner(self, attrs: dict[str, Any]) -> None:
-        self.inpublisher = 1
-        self.push("publisher", 0)
-
-    def _end_itunes_owner(self) -> None:
-        self.pop("publisher")
-        self.inpublisher = 0
-        self._sync_author_detail("publisher")
-
-    def _end_itunes_keywords(self) -> None:
-        for term in self.pop("itunes_keywords").split(","):
-            if term.strip():
-                self._add_tag(term.strip(), "http://www.itunes.com/", None)
-
     def _start_itunes_category(self, attrs: dict[str, Any]) -> None:
         self._add_tag(attrs.get("text"), "http://www.itunes.com/", None)
-        self.push("category", 1)
 
     def _start_itunes_image(self, attrs: dict[str, Any]) -> None:
         self.push("itunes_image", 0)
@@ -1034,12 +823,6 @@ class _Reader:
             self._get_context()["image"] = _Ctx({"href": attrs.get("href")})
         elif attrs.get("url"):
             self._get_context()["image"] = _Ctx({"href": attrs.get("url")})
-
-    def _end_itunes_block(self) -> None:
-        self.pop("itunes_block")  # stored as a flag nobody reads
-
-    def _end_itunes_explicit(self) -> None:
-        self.pop("itunes_explicit")
 
 
 def _normal_uri(uri: str) -> str:
@@ -1066,95 +849,188 @@ def _refuse_cdf(attrs: dict[str, Any]) -> None:
         raise FastPathDeclined("CDF attributes")  # feedparser's _cdf_common: not ported
 
 
+# -- the element table ------------------------------------------------------------------
+_Start = Callable[[_Reader, dict[str, Any]], None]
+_Then = Callable[[_Reader, str, Any], None]
+_End = Callable[[_Reader], None]
+#: ``text`` of an element whose text is kept only inside the feed, an entry or a source.
+_IN_CONTEXT = -1
+
+
+class _Element(NamedTuple):
+    """How feedparser reads an element, under each of its names: one row of ``_ELEMENTS``.
+
+    One row declares both ends of an element, so the start and end dispatch (once two
+    tables of the same aliases) cannot drift apart. The start runs ``start`` with the
+    attributes, pushes ``key`` (``push_content``, ``construct`` being the default type, for
+    a text construct) and raises the flag ``opens``; the end pops ``key`` (``pop_content``),
+    gives the text to ``then`` and lowers the flag. feedparser's handlers do these in this
+    order or in one that comes to the same (a push reads no flag). Where its order differs
+    and matters (an entry's ``rdf:about`` is stored once ``inentry`` is raised, ``insource``
+    is lowered before the pop), the row names whole handlers: a ``start`` with neither
+    ``key`` nor ``opens`` is the whole start, an ``end`` the whole end.
+    """
+
+    names: str  #: feedparser's handler suffixes for the element, space-separated
+    key: str = ""  #: what it pushes on the element stack and pops
+    text: int = 1  #: expecting_text for the push (or _IN_CONTEXT)
+    construct: str = ""  #: a text construct's default content type
+    opens: str = ""  #: the context flag (``inimage``...) raised from start to end
+    start: _Start | None = None  #: feedparser's start handler, less the push and the flag
+    then: _Then | None = None  #: feedparser's end handler after the pop, less the flag
+    end: _End | None = None  #: feedparser's whole end handler, instead of the above
+    end_only: bool = False  #: feedparser has no start handler: its generic start runs
+
+
+def _keeps(key: str, *, many: bool = False) -> _Start:
+    """A start hook keeping the element's attributes in the context: the first, or all of them."""
+
+    def keep_first(reader: _Reader, attrs: dict[str, Any]) -> None:
+        reader._get_context().setdefault(key, attrs)
+
+    def keep_all(reader: _Reader, attrs: dict[str, Any]) -> None:
+        reader._get_context().setdefault(key, []).append(attrs)
+
+    return keep_all if many else keep_first
+
+
 R = _Reader
-#: Handler tables keyed by feedparser's method suffix, aliases as feedparser defines them.
-_STARTS: dict[str, Callable[[_Reader, dict[str, Any]], None]] = {
-    "rss": R._start_rss, "channel": R._start_channel, "feed": R._start_feed,
-    "image": R._start_image, "textinput": R._start_textinput, "textInput": R._start_textinput,
-    "author": R._start_author, "managingeditor": R._start_author, "dc_author": R._start_author,
-    "dc_creator": R._start_author, "itunes_author": R._start_author,
-    "contributor": R._start_contributor, "dc_contributor": R._start_dc_contributor,
-    "name": R._start_name, "itunes_name": R._start_name,
-    "width": R._start_width, "height": R._start_height,
-    "url": R._start_url, "homepage": R._start_url, "uri": R._start_url,
-    "email": R._start_email, "itunes_email": R._start_email,
-    "subtitle": R._start_subtitle, "tagline": R._start_subtitle, "itunes_subtitle": R._start_subtitle,
-    "rights": R._start_rights, "copyright": R._start_rights, "dc_rights": R._start_rights,
-    "info": R._start_info, "feedburner_browserfriendly": R._start_info,
-    "item": R._start_item, "entry": R._start_item,
-    "language": R._start_language, "dc_language": R._start_language,
-    "webmaster": R._start_webmaster, "dc_publisher": R._start_webmaster,
-    "published": R._start_published, "issued": R._start_published, "pubdate": R._start_published,
-    "dcterms_issued": R._start_published,
-    "updated": R._start_updated, "modified": R._start_updated, "lastbuilddate": R._start_updated,
-    "dc_date": R._start_updated, "dcterms_modified": R._start_updated,
-    "created": R._start_created, "dcterms_created": R._start_created,
-    "expirationdate": R._start_expirationdate,
-    "category": R._start_category, "keywords": R._start_category, "dc_subject": R._start_category,
-    "cloud": R._start_cloud, "link": R._start_link,
-    "guid": R._start_guid, "id": R._start_guid,
-    "title": R._start_title, "dc_title": R._start_title, "media_title": R._start_title,
-    "description": R._start_description, "dc_description": R._start_description,
-    "media_description": R._start_description, "abstract": R._start_abstract,
-    "generator": R._start_generator,
-    "summary": R._start_summary, "itunes_summary": R._start_summary,
-    "enclosure": R._start_enclosure, "source": R._start_source,
-    "content": R._start_content, "content_encoded": R._start_content_encoded,
-    "fullitem": R._start_content_encoded, "newlocation": R._start_newlocation, "tags": R._start_tags,
-    "media_category": R._start_media_category, "media_group": R._start_media_group,
-    "media_rating": R._start_media_rating, "media_credit": R._start_media_credit,
-    "media_restriction": R._start_media_restriction, "media_license": R._start_media_license,
-    "media_content": R._start_media_content, "media_thumbnail": R._start_media_thumbnail,
-    "media_player": R._start_media_player,
-    "itunes_owner": R._start_itunes_owner, "itunes_category": R._start_itunes_category,
-    "itunes_image": R._start_itunes_image, "itunes_link": R._start_itunes_image,
-    "georss_point": R._start_georss_geometry, "georss_line": R._start_georss_geometry,
-    "georss_polygon": R._start_georss_geometry, "georss_box": R._start_georss_geometry,
-    "psc_chapters": R._start_psc_chapters, "psc_chapter": R._start_psc_chapter,
-    "cc_license": R._start_cc_license, "creativecommons_license": R._start_creativecommons_license,
-}
-_ENDS: dict[str, Callable[[_Reader], None]] = {
-    "channel": R._end_channel, "feed": R._end_channel,
-    "image": R._end_image, "textinput": R._end_textinput, "textInput": R._end_textinput,
-    "author": R._end_author, "managingeditor": R._end_author, "dc_author": R._end_author,
-    "dc_creator": R._end_author, "itunes_author": R._end_author,
-    "contributor": R._end_contributor, "dc_contributor": R._end_dc_contributor,
-    "name": R._end_name, "itunes_name": R._end_name,
-    "width": R._end_width, "height": R._end_height,
-    "url": R._end_url, "homepage": R._end_url, "uri": R._end_url,
-    "email": R._end_email, "itunes_email": R._end_email,
-    "subtitle": R._end_subtitle, "tagline": R._end_subtitle, "itunes_subtitle": R._end_subtitle,
-    "rights": R._end_rights, "copyright": R._end_rights, "dc_rights": R._end_rights,
-    "info": R._end_info, "feedburner_browserfriendly": R._end_info,
-    "item": R._end_item, "entry": R._end_item,
-    "language": R._end_language, "dc_language": R._end_language,
-    "webmaster": R._end_webmaster, "dc_publisher": R._end_webmaster,
-    "published": R._end_published, "issued": R._end_published, "pubdate": R._end_published,
-    "dcterms_issued": R._end_published,
-    "updated": R._end_updated, "modified": R._end_updated, "lastbuilddate": R._end_updated,
-    "dc_date": R._end_updated, "dcterms_modified": R._end_updated,
-    "created": R._end_created, "dcterms_created": R._end_created,
-    "expirationdate": R._end_expirationdate,
-    "category": R._end_category, "keywords": R._end_category, "dc_subject": R._end_category,
-    "media_category": R._end_category, "itunes_category": R._end_category,
-    "link": R._end_link, "guid": R._end_guid, "id": R._end_guid,
-    "title": R._end_title, "dc_title": R._end_title, "media_title": R._end_media_title,
-    "description": R._end_description, "dc_description": R._end_description,
-    "media_description": R._end_description, "abstract": R._end_description,
-    "generator": R._end_generator,
-    "summary": R._end_summary, "itunes_summary": R._end_summary,
-    "source": R._end_source,
-    "content": R._end_content, "content_encoded": R._end_content, "fullitem": R._end_content,
-    "newlocation": R._end_newlocation, "tags": R._end_tags,
-    "media_keywords": R._end_media_keywords, "media_rating": R._end_media_rating,
-    "media_credit": R._end_media_credit, "media_restriction": R._end_media_restriction,
-    "media_license": R._end_media_license, "media_thumbnail": R._end_media_thumbnail,
-    "media_player": R._end_media_player,
-    "itunes_owner": R._end_itunes_owner, "itunes_keywords": R._end_itunes_keywords,
-    "itunes_block": R._end_itunes_block, "itunes_explicit": R._end_itunes_explicit,
-    "georss_point": R._end_georss_geometry, "georss_line": R._end_georss_geometry,
-    "georss_polygon": R._end_georss_geometry, "georss_box": R._end_georss_geometry,
-    "georss_where": R._end_georss_where, "psc_chapters": R._end_psc_chapters,
-    "creativecommons_license": R._end_creativecommons_license,
-}
+#: The elements feedparser has handlers for that the port reads (any other it has a handler
+#: for is declined), by feedparser's handler suffixes, aliases as feedparser defines them.
+_ELEMENTS = (
+    # namespaces/_base.py: the document, channel, entries, images, text inputs, sources
+    _Element("rss", start=R._start_rss),
+    _Element("channel", opens="infeed", start=R._start_channel),
+    _Element("feed", opens="infeed", start=R._start_feed),
+    _Element("item entry", start=R._start_item, end=R._end_item),
+    _Element("image", key="image", text=0, opens="inimage", start=R._start_image),
+    _Element("textinput textInput", key="textinput", text=0, opens="intextinput", start=R._start_textinput),
+    _Element("source", start=R._start_source, end=R._end_source),
+    # people
+    _Element("author managingeditor dc_author dc_creator itunes_author", key="author", opens="inauthor",
+             start=R._start_author, then=R._end_author),
+    _Element("contributor", key="contributor", text=0, opens="incontributor", start=R._start_contributor),
+    _Element("dc_contributor", key="name", text=0, opens="incontributor", start=R._start_contributor,
+             then=R._end_person),
+    _Element("itunes_owner", key="publisher", text=0, opens="inpublisher", then=R._end_author),
+    _Element("webmaster dc_publisher", key="publisher", then=R._end_author),
+    _Element("name itunes_name", key="name", text=0, then=R._end_person),
+    _Element("email itunes_email", key="email", text=0, then=R._end_person),
+    _Element("url homepage uri", key="href", then=R._end_person),
+    # text constructs
+    _Element("title dc_title", key="title", construct="text/plain", text=_IN_CONTEXT, then=R._end_title),
+    # feedparser's _end_media_title puts title_depth back as it was: the pop alone
+    _Element("media_title", key="title", construct="text/plain", text=_IN_CONTEXT),
+    _Element("subtitle tagline itunes_subtitle", key="subtitle", construct="text/plain"),
+    _Element("rights copyright dc_rights", key="rights", construct="text/plain"),
+    _Element("info feedburner_browserfriendly", key="info", construct="text/plain"),
+    _Element("description dc_description media_description", start=R._start_description, end=R._end_description),
+    _Element("abstract", key="description", construct="text/plain", text=_IN_CONTEXT, end=R._end_description),
+    _Element("summary itunes_summary", start=R._start_summary, end=R._end_summary),
+    _Element("content", start=R._start_content, end=R._end_content),
+    _Element("content_encoded fullitem", key="content", construct="text/html", start=R._start_content_encoded,
+             end=R._end_content),
+    # dates, language, sizes
+    _Element("published issued pubdate dcterms_issued", key="published", then=R._end_date),
+    _Element("updated modified lastbuilddate dc_date dcterms_modified", key="updated", then=R._end_date),
+    _Element("created dcterms_created", key="created", then=R._end_date),
+    _Element("expirationdate", key="expired", then=R._end_date),
+    _Element("language dc_language", key="language", then=R._end_language),
+    _Element("width", key="width", text=0, then=R._end_dimension),
+    _Element("height", key="height", text=0, then=R._end_dimension),
+    # categories, links, ids and the rest of RSS
+    _Element("category keywords dc_subject", key="category", start=R._start_category, then=R._end_category),
+    _Element("tags", key="tags", then=R._end_tags),
+    _Element("cloud", start=R._start_cloud),
+    _Element("link", start=R._start_link, end=R._end_link),
+    _Element("guid id", key="id", start=R._start_guid, then=R._end_guid),
+    _Element("generator", key="generator", start=R._start_generator, then=R._end_generator),
+    _Element("enclosure", start=R._start_enclosure),
+    _Element("newlocation", key="newlocation"),  # stored as ``newlocation``, which nobody reads
+    # Media RSS
+    _Element("media_category", key="category", start=R._start_media_category, then=R._end_category),
+    _Element("media_keywords", key="media_keywords", end_only=True, then=R._end_keywords),
+    _Element("media_group", start=R._start_media_group),
+    _Element("media_rating", key="rating", start=_keeps("media_rating"), then=R._end_media_text),
+    _Element("media_credit", key="credit", start=_keeps("media_credit", many=True), then=R._end_media_text),
+    # stored under media_restriction, which nobody reads
+    _Element("media_restriction", key="restriction", start=_keeps("media_restriction")),
+    _Element("media_license", key="license", start=_keeps("media_license"), then=R._end_media_text),
+    _Element("media_content", start=_keeps("media_content", many=True)),
+    _Element("media_thumbnail", key="url", start=_keeps("media_thumbnail", many=True), then=R._end_media_thumbnail),
+    _Element("media_player", key="media_player", text=0, start=R._start_media_player, then=R._end_media_player),
+    # GeoRSS, Podlove chapters, Creative Commons
+    _Element("georss_point georss_line georss_polygon georss_box", key="geometry", text=0,
+             start=R._start_georss_geometry),
+    _Element("georss_where", key="where", end_only=True),
+    _Element("psc_chapters", start=R._start_psc_chapters, end=R._end_psc_chapters),
+    _Element("psc_chapter", start=R._start_psc_chapter),
+    _Element("cc_license", start=R._start_cc_license),
+    _Element("creativecommons_license", key="license", then=R._end_creativecommons_license),
+    # iTunes
+    _Element("itunes_category", key="category", start=R._start_itunes_category, then=R._end_category),
+    _Element("itunes_image itunes_link", start=R._start_itunes_image),
+    _Element("itunes_keywords", key="itunes_keywords", end_only=True, then=R._end_keywords),
+    _Element("itunes_block", key="itunes_block", end_only=True),  # stored as a flag nobody reads
+    _Element("itunes_explicit", key="itunes_explicit", end_only=True),
+)
 del R
+
+
+def _start_handler(row: _Element) -> _Start | None:
+    """The row's start handler: its hook, its push, its flag raised (see ``_Element``)."""
+    hook, key, text, construct, flag = row.start, row.key, row.text, row.construct, row.opens
+    if row.end_only:
+        return None
+    if not key and not flag:
+        return hook
+    in_context = text == _IN_CONTEXT
+
+    def start(reader: _Reader, attrs: dict[str, Any]) -> None:
+        if hook is not None:
+            hook(reader, attrs)
+        if key:
+            expecting = (reader.infeed or reader.inentry or reader.insource) if in_context else text
+            if construct:
+                reader.push_content(key, attrs, construct, expecting)
+            else:
+                reader.elementstack.append([key, expecting, []])  # push(), inlined: most elements push
+        if flag:
+            setattr(reader, flag, 1)
+
+    return start
+
+
+def _end_handler(row: _Element) -> _End | None:
+    """The row's end handler: its pop, its hook given the popped text, its flag lowered."""
+    key, construct, then, flag = row.key, row.construct, row.then, row.opens
+    if row.end is not None or not (key or flag):
+        return row.end
+
+    def end(reader: _Reader) -> None:
+        value = (reader.pop_content(key) if construct else reader.pop(key)) if key else None
+        if then is not None:
+            then(reader, key, value)
+        if flag:
+            setattr(reader, flag, 0)
+
+    return end
+
+
+def _handler_tables(rows: tuple[_Element, ...]) -> tuple[dict[str, _Start], dict[str, _End]]:
+    """The start and end dispatch tables ``_Reader.start``/``end`` read, keyed by handler suffix."""
+    starts: dict[str, _Start] = {}
+    ends: dict[str, _End] = {}
+    for row in rows:
+        start, end = _start_handler(row), _end_handler(row)
+        for name in row.names.split():
+            if name in starts or name in ends:
+                raise ValueError(f"element {name!r} in two rows")
+            if start is not None:
+                starts[name] = start
+            if end is not None:
+                ends[name] = end
+    return starts, ends
+
+
+_STARTS, _ENDS = _handler_tables(_ELEMENTS)
