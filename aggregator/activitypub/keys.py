@@ -70,9 +70,20 @@ def load_public_key(pem: str) -> PublicKey:
 class KeyStore(Protocol):
     """Where our actors' key pairs live (``Store.ap_keys``)."""
 
-    def get_or_create(self, actor: str, create: Callable[[], KeyPair]) -> KeyPair:
-        """The key pair of ``actor``; made with ``create`` and kept when there is none.
+    def get_or_create(self, actor: str, create: Callable[[], tuple[str, str]]) -> tuple[str, str]:
+        """``(private_pem, public_pem)`` of ``actor``, made with ``create`` and kept when missing.
 
         Two processes racing on a new actor must end with the same pair.
         """
         ...
+
+
+def actor_keypair(store: KeyStore, actor: str, *, bits: int = KEY_BITS) -> KeyPair:
+    """The key pair of ``actor``, generated and kept on first use."""
+
+    def create() -> tuple[str, str]:
+        pair = generate_keypair(bits)
+        return pair.private_pem, pair.public_pem
+
+    private, public = store.get_or_create(actor, create)
+    return KeyPair(private_pem=private, public_pem=public)
