@@ -77,8 +77,11 @@ def id_of(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+MAX_URL = 1000  # longer actor/inbox URLs are refused (the store's indexes rely on it)
+
+
 def _http_url(value: Any) -> str | None:
-    if isinstance(value, str) and value.startswith(("http://", "https://")):
+    if isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) <= MAX_URL:
         return value
     return None
 
