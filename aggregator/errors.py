@@ -90,3 +90,111 @@ class RelayError(AggregatorError):
         super().__init__(message, url=url, target=target)
         self.retry_after = retry_after
         self.permanent = permanent
+
+
+class FederationError(AggregatorError):
+    """Base of the ActivityPub errors (signatures, remote servers, our inbox's refusals)."""
+
+
+class SignatureError(FederationError):
+    """An HTTP Signature could not be verified: the request must be refused (401)."""
+
+
+class MissingSignatureError(SignatureError):
+    """The request carries no signature (or not the covered components we require)."""
+
+
+class BadSignatureError(SignatureError):
+    """The signature is malformed, uses an unknown algorithm, or does not match the key."""
+
+
+class DigestMismatchError(SignatureError):
+    """The body's digest differs from the signed ``Digest``/``Content-Digest`` header."""
+
+
+class SignatureWindowError(SignatureError):
+    """The signed ``Date``/``created`` is outside the accepted window (a replay or a bad clock)."""
+
+
+class UnknownKeyError(SignatureError):
+    """The signing key could not be fetched or read."""
+
+
+class RemoteError(FederationError):
+    """A request to another fediverse server failed.
+
+    ``permanent`` says that retrying the same request will not help (4xx other than 401,
+    408 and 429; a refused address); ``retry_after`` carries the server's wish in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        permanent: bool = False,
+    ):
+        super().__init__(message, url=url)
+        self.status = status
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class TemporaryRemoteError(RemoteError):
+    """Worth retrying later: network failure, timeout, 5xx, 429."""
+
+
+class PermanentRemoteError(RemoteError):
+    """Not worth retrying: 4xx, gone, refused address, not an ActivityPub document."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None):
+        super().__init__(message, url=url, status=status, permanent=True)
+
+
+class InboxRejected(FederationError):
+    """Our inbox refuses a POST; ``status`` is the HTTP status to answer, ``reason`` a short code."""
+
+    status = 400
+
+    def __init__(self, message: str, *, reason: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class MalformedActivityError(InboxRejected):
+    """Not JSON, not an object, or not an activity shape we know (400)."""
+
+    status = 400
+
+
+class ActivityTooLargeError(InboxRejected):
+    """The body exceeds the inbox's cap (413)."""
+
+    status = 413
+
+
+class UnauthenticatedActivityError(InboxRejected):
+    """Unsigned, mis-signed, out of window, or the actor is not the signer (401)."""
+
+    status = 401
+
+
+class BlockedDomainError(InboxRejected):
+    """The sender's domain is blocked by the operator (403)."""
+
+    status = 403
+
+
+class RateLimitedError(InboxRejected):
+    """Too many requests from this remote host (429, with ``retry_after``)."""
+
+    status = 429
+
+
+class MethodNotAllowedError(InboxRejected):
+    """Only POST reaches an inbox (405)."""
+
+    status = 405

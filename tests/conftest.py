@@ -19,7 +19,7 @@ import pytest
 
 from aggregator.store import Store
 
-pytest_plugins = ["tests.peers.bluesky", "tests.peers.mastodon_replay"]
+pytest_plugins = ["tests.peers.bluesky", "tests.peers.mastodon_replay", "tests.peers.activitypub"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -5,6 +5,11 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from ..model import Clock, utcnow
+from .ap_deliveries import DeliveryRepo
+from .ap_followers import FollowerRepo
+from .ap_following import FollowingRepo
+from .ap_keys import ActorKeyRepo
+from .ap_seen import SeenRepo
 from .base import Database
 from .db import make_engine, normalize_url
 from .entries import Cursor, EntryRepo, SaveResult
@@ -33,6 +38,11 @@ class Store:
         self.hosts = HostRepo(self.db)
         self.meta = MetaRepo(self.db)
         self.search = SearchRepo(self.db)
+        self.ap_keys = ActorKeyRepo(self.db)
+        self.ap_followers = FollowerRepo(self.db)
+        self.ap_following = FollowingRepo(self.db)
+        self.ap_seen = SeenRepo(self.db)
+        self.ap_deliveries = DeliveryRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -205,3 +205,109 @@ search_documents = Table(
     Index("ix_search_documents_vector", "vector", postgresql_using="gin"),
     Index("ix_search_documents_published", "published", "entry_id"),
 )
+
+# ---- ActivityPub (activitypub/; migration 0003) ----------------------------------------------
+# Actor and inbox URLs are capped at 1000 characters where they are read (activitypub/remote.py),
+# which keeps the unique indexes below within PostgreSQL's index row limit.
+
+#: Our actors' key pairs, made once (a new key at each start would break every cached copy).
+ap_keys = Table(
+    "ap_keys",
+    metadata,
+    Column("actor", String(1000), primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("public_pem", Text, nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+)
+
+#: Remote actors that follow one of ours.
+ap_followers = Table(
+    "ap_followers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("local_actor", String(1000), nullable=False),
+    Column("actor_id", String(1000), nullable=False),
+    Column("inbox", Text, nullable=False),
+    Column("shared_inbox", Text),
+    Column("domain", String(255), nullable=False),
+    Column("follow_id", Text, nullable=False),  # their Follow, which our Accept names
+    Column("since", UTCDateTime, nullable=False),
+    UniqueConstraint("local_actor", "actor_id"),
+    Index("ix_ap_followers_domain", "domain"),
+)
+
+#: Remote actors one of ours follows (``activitypub`` sources): pending -> accepted | rejected.
+ap_following = Table(
+    "ap_following",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("local_actor", String(1000), nullable=False),
+    Column("remote_actor", String(1000), nullable=False),
+    Column("source", String(200)),  # slug of the source that asked for the follow
+    Column("state", String(20), nullable=False, server_default="pending"),
+    Column("follow_id", Text, nullable=False),
+    Column("inbox", Text),
+    Column("created", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    UniqueConstraint("local_actor", "remote_actor"),
+)
+
+#: Replay protection: hashes of activity ids and signatures seen by the inbox, until ``expires``.
+ap_seen = Table(
+    "ap_seen",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("expires", UTCDateTime, nullable=False),
+    Index("ix_ap_seen_expires", "expires"),
+)
+
+#: Every activity our actors published, as sent: the outbox collection and the bodies of
+#: retried deliveries (identical at every attempt), and what ``/ap/activities/...`` serves.
+ap_activities = Table(
+    "ap_activities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("local_actor", String(1000), nullable=False),
+    Column("activity_id", String(1000), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),  # Create, Update, Delete, Announce, Accept, Follow, Undo
+    Column("entry_id", Integer),  # the story entry, for Create/Update/Delete/Announce
+    Column("public", Boolean, nullable=False, server_default="1"),  # listed in the outbox
+    Column("payload", Text, nullable=False),  # the JSON document
+    Column("created", UTCDateTime, nullable=False),
+    Index("ix_ap_activities_outbox", "local_actor", "public", "id"),
+    Index("ix_ap_activities_entry", "entry_id"),
+)
+
+#: One row per (activity, inbox): pending -> sending -> delivered | pending (retry) | failed.
+ap_deliveries = Table(
+    "ap_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("activity", Integer, ForeignKey("ap_activities.id", ondelete="CASCADE"), nullable=False),
+    Column("inbox", String(1000), nullable=False),
+    Column("state", String(20), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    UniqueConstraint("activity", "inbox"),
+    Index("ix_ap_deliveries_due", "state", "next_attempt"),
+)
+
+#: The health of each remote inbox: back-off after failures, given up ("dead") after days of
+#: them, resumed at the first success.
+ap_inboxes = Table(
+    "ap_inboxes",
+    metadata,
+    Column("inbox", String(1000), primary_key=True),
+    Column("domain", String(255), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("failing_since", UTCDateTime),
+    Column("dead_since", UTCDateTime),
+    Column("next_attempt", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_success", UTCDateTime),
+    Column("updated", UTCDateTime, nullable=False),
+    Index("ix_ap_inboxes_domain", "domain"),
+)

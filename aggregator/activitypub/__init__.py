@@ -1,0 +1,16 @@
+"""The aggregator as a fediverse citizen: one followable ActivityPub actor that follows others.
+
+Modules, from pure to I/O:
+
+* ``documents``: the JSON-LD documents (actor, WebFinger, NodeInfo, collections, activities)
+  and the URL scheme every id follows;
+* ``signatures``: draft-cavage and RFC 9421 HTTP Signatures, signing and verifying;
+* ``keys``: RSA key pairs, PEM, and the seam to the store that keeps ours;
+* ``remote``: reading other servers' actors and keys, and the key cache;
+* ``inbox``: the checks a POST to our inbox passes before anything is believed;
+* ``handlers``: what each verified activity means for us;
+* ``transport``: signed GETs and POSTs through the crawler's SSRF guard.
+
+This ``__init__`` imports nothing, so that importing ``documents`` or ``inbox`` does not
+pull in the network modules.
+"""
