@@ -7,6 +7,8 @@ from sqlalchemy import text
 from ..model import Clock, utcnow
 from .base import Database
 from .db import default_url, make_engine, normalize_url
+from .deliveries import DeliveryRepo
+from .digests import DigestRepo
 from .entries import Cursor, EntryRepo, SaveResult
 from .hosts import HostRepo
 from .index_log import IndexLogRepo, LogRow
@@ -15,6 +17,7 @@ from .migrate import upgrade
 from .outbox import OutboxRepo
 from .search import SearchRepo
 from .sources import SourceRepo
+from .subscribers import SubscriberRepo
 
 __all__ = ["Cursor", "LogRow", "SaveResult", "Store", "default_url", "normalize_url"]
 
@@ -32,6 +35,9 @@ class Store:
         self.hosts = HostRepo(self.db)
         self.meta = MetaRepo(self.db)
         self.search = SearchRepo(self.db)
+        self.subscribers = SubscriberRepo(self.db)
+        self.digests = DigestRepo(self.db)
+        self.deliveries = DeliveryRepo(self.db)
 
     @property
     def dialect(self) -> str:
