@@ -88,14 +88,18 @@ class DeliveryRepo:
         """Insert (subscriber_id, recipient, message_id) rows; existing ones are kept."""
         if not rows:
             return 0
-        stmt: Any = self.db.insert(DL).on_conflict_do_nothing(index_elements=["digest_id", "recipient"])
+        values = [
+            {"digest_id": digest_id, "subscriber_id": sid, "recipient": recipient, "message_id": mid,
+             "state": "pending", "next_attempt": now, "created": now}
+            for sid, recipient, mid in rows
+        ]
+        added = 0
         with self.db.write() as conn:
-            result = conn.execute(stmt, [
-                {"digest_id": digest_id, "subscriber_id": sid, "recipient": recipient, "message_id": mid,
-                 "state": "pending", "next_attempt": now, "created": now}
-                for sid, recipient, mid in rows
-            ])
-            return result.rowcount or 0
+            for start in range(0, len(values), 500):
+                stmt: Any = self.db.insert(DL).values(values[start : start + 500])
+                stmt = stmt.on_conflict_do_nothing(index_elements=["digest_id", "recipient"]).returning(DL.c.id)
+                added += len(conn.execute(stmt).all())
+        return added
 
     def due(self, now: datetime, *, limit: int | None = None) -> list[DeliveryRow]:
         """Pending rows whose time has come, oldest digest and row first."""
