@@ -11,12 +11,16 @@ Modules, each with one job:
 - ``links``: the absolute URLs mails carry (the web routes must answer them);
 - ``smtp``: ``AGGREGATOR_SMTP_URL`` and the aiosmtplib transport, answers classified;
 - ``deliver``: the exactly-once delivery loop (``Newsletter.send_due``);
-- ``subscriptions``: subscribing, confirming, unsubscribing, changing filters.
+- ``subscriptions``: subscribing, confirming, unsubscribing, changing filters (the web routes);
 
 It reads and writes through ``aggregator.store`` only and never crawls or posts elsewhere.
 """
 
 from .deliver import MailTransport, Newsletter, SendCounts, keyring_for
 from .smtp import SmtpSettings, SmtpTransport, parse_smtp_url
+from .subscriptions import SubscribeOutcome, Subscriptions, filters_from_form
 
-__all__ = ["MailTransport", "Newsletter", "SendCounts", "SmtpSettings", "SmtpTransport", "keyring_for", "parse_smtp_url"]
+__all__ = [
+    "MailTransport", "Newsletter", "SendCounts", "SmtpSettings", "SmtpTransport", "SubscribeOutcome", "Subscriptions",
+    "filters_from_form", "keyring_for", "parse_smtp_url",
+]

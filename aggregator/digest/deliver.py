@@ -408,7 +408,7 @@ class Newsletter:
 
     def _message(
         self, ctx: _RoundContext, row: DeliveryRow, digest_row: DigestRow, composed: Digest, subscriber: Subscriber | None
-    ) -> tuple[EmailMessage, str]:
+    ) -> tuple[EmailMessage | bytes, str]:
         now = self.clock()
         if subscriber is None:
             assert self.config.list_address is not None
@@ -416,8 +416,8 @@ class Newsletter:
         links = subscriber_links(self.settings.base_url, self.keyring, subscriber.id, subscriber.salt,
                                  unsubscribe_address=self.config.unsubscribe_address)
         bodies = ctx.bodies(self, digest_row, subscriber, composed, links)
-        message = self.renderer.digest_message(composed, to=subscriber.address, locale=subscriber.locale,
-                                               message_id=row.message_id, date=now, links=links, bodies=bodies)
+        message = self.renderer.digest_bytes(composed, to=subscriber.address, locale=subscriber.locale,
+                                             message_id=row.message_id, date=now, links=links, bodies=bodies)
         return message, subscriber.address
 
     # -- dry run -------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ bytes are 7-bit and pass any relay.
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,6 +28,7 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -110,7 +113,9 @@ class MailRenderer:
     def _clock_filter(self, locale: str) -> Any:
         zone = self.zone
 
+        @lru_cache(maxsize=8192)
         def clock(value: datetime) -> str:
+            # Babel is slow per call and a digest repeats the same few hundred times.
             return format_time(value.astimezone(zone), "short", locale=locale)
 
         return clock
@@ -167,6 +172,29 @@ class MailRenderer:
         msg["List-Unsubscribe"] = links.list_unsubscribe
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return _with_parts(msg, text, html)
+
+    def digest_bytes(
+        self,
+        digest: Digest,
+        *,
+        to: str,
+        locale: str,
+        message_id: str,
+        date: datetime,
+        links: SubscriberLinks,
+        bodies: tuple[str, str],
+    ) -> bytes:
+        """The same mail as :meth:`digest_message`, straight to wire bytes (CRLF, 7-bit).
+
+        The delivery loop's fast path: the ``email`` package's quoted-printable encoder is
+        pure Python and took most of the time of a 10,000-subscriber run; ``binascii`` does
+        the same encoding in C. The headers still go through ``EmailMessage`` (folding and
+        RFC 2047 words); a test checks that both paths parse to the same message.
+        """
+        head = self._message(to=to, subject=self.subject(digest, locale), message_id=message_id, date=date)
+        head["List-Unsubscribe"] = links.list_unsubscribe
+        head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return assemble(head, *bodies)
 
     def list_message(self, digest: Digest, *, message_id: str, date: datetime, locale: str = DEFAULT_LOCALE) -> EmailMessage:
         """The mailing-list mode: one mail to the list address; the list software adds its
@@ -244,6 +272,31 @@ class MailRenderer:
         msg["Precedence"] = "list"
         msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
         return msg
+
+
+def _qp(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+
+
+def assemble(head: EmailMessage, text: str, html: str) -> bytes:
+    """Headers from ``head`` plus a ``multipart/alternative`` body built by hand.
+
+    The boundary starts with ``=_``, which never occurs in quoted-printable text (``=``
+    is always encoded there), so it cannot collide with the content.
+    """
+    boundary = "=_digest_" + hashlib.sha256(str(head["Message-ID"]).encode()).hexdigest()[:24]
+    head["MIME-Version"] = "1.0"
+    head["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    b = boundary.encode()
+    return b"".join((
+        *(SMTP.fold_binary(name, value) for name, value in head.items()), b"\r\n",
+        b"--", b, b'\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
+        _qp(text), b"\r\n",
+        b"--", b, b'\r\nContent-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
+        _qp(html), b"\r\n",
+        b"--", b, b"--\r\n",
+    ))
 
 
 def _with_parts(msg: EmailMessage, text: str, html: str) -> EmailMessage:

@@ -19,7 +19,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from aggregator.digest.addresses import parse_address
 from aggregator.digest.deliver import keyring_for
-from aggregator.model import DigestFilters, EntryData, SourceConfig
+from aggregator.model import ALL_STORIES, DigestFilters, EntryData, SourceConfig
 from aggregator.parse.identity import content_hash
 from aggregator.store import Store
 from aggregator.update.decide import decide
@@ -156,7 +156,7 @@ def save(store: Store, slug: str, entries: list[EntryData]) -> None:
     store.entries.save(slug, d.new, d.updated, now=now, source_tags=source.tags)
 
 
-def subscribe(store: Store, address: str, *, filters: DigestFilters = DigestFilters(), locale: str = "fr",
+def subscribe(store: Store, address: str, *, filters: DigestFilters = ALL_STORIES, locale: str = "fr",
               confirm: bool = True) -> int:
     keyring = keyring_for(store)
     parsed = parse_address(address)

@@ -19,7 +19,7 @@ from aggregator.errors import DigestError
 from aggregator.model import DigestConfig, DigestFilters
 from aggregator.store import Store
 
-from .conftest import SOURCES, SmtpServer, Sink, article, at, save, subscribe
+from .conftest import SOURCES, Sink, SmtpServer, article, at, save, subscribe
 
 BASE = "https://medias.example.org"
 CONFIG = DigestConfig(from_address="Médias libres <lettre@medias.example.org>", send_at=time(7, 0))

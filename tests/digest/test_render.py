@@ -188,3 +188,19 @@ def test_reconfirmation_mail(renderer: MailRenderer, keyring: Keyring) -> None:
     assert url in plain and "November 20, 2025" in plain and "December 20, 2026" in plain
     hrefs, _ = links_and_resources(html)
     assert hrefs == {url, links.preferences_url, links.unsubscribe_url}
+
+
+def test_fast_path_bytes_equal_the_email_package_message(renderer: MailRenderer, keyring: Keyring) -> None:
+    links = subscriber_links(BASE, keyring, 17, "salt", unsubscribe_address=SETTINGS.unsubscribe_address)
+    d = digest()
+    bodies = renderer.digest_bodies(d, locale="fr", links=links)  # type: ignore[arg-type]
+    kwargs = dict(to="camille@example.org", locale="fr", message_id="<m@medias.example.org>", date=NOW, links=links)
+    slow = parse(renderer.digest_message(d, **kwargs))  # type: ignore[arg-type]
+    raw = renderer.digest_bytes(d, bodies=bodies, **kwargs)  # type: ignore[arg-type]
+    assert all(b < 128 for b in raw) and all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+    fast = email.message_from_bytes(raw, policy=policy.default)
+    for name in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Archive", "List-Unsubscribe",
+                 "List-Unsubscribe-Post", "Auto-Submitted", "Precedence", "MIME-Version"):
+        assert header(fast, name) == header(slow, name), name  # type: ignore[arg-type]
+    assert parts(fast) == parts(slow)  # type: ignore[arg-type]
