@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time
+from email.headerregistry import Address
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import email_validator
 import yaml
 
 from .errors import ConfigError
@@ -22,6 +28,7 @@ from .model import (
     BlueskyTarget,
     Config,
     CrawlSettings,
+    DigestConfig,
     MastodonTarget,
     RelayConfig,
     SourceConfig,
@@ -37,13 +44,15 @@ SETTINGS_KEYS = {"user_agent", "min_interval", "max_interval", "bluesky_appview"
 RELAY_KEYS = {"mastodon", "bluesky", "template", "hashtags", "max_posts_per_hour", "backlog", "max_attempts"}
 MASTODON_KEYS = {"api_base_url", "visibility"}
 BLUESKY_KEYS = {"service", "appview"}
-TOP_KEYS = {"sources", "settings", "relay"}
+DIGEST_KEYS = {"from", "send_at", "timezone", "list_address", "group_by", "max_per_hour", "unsubscribe_address"}
+TOP_KEYS = {"sources", "settings", "relay", "digest"}
 
 _ACCOUNT_RE = re.compile(r"^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+(:\d+)?$")
 _HANDLE_RE = re.compile(r"^@?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
 _DURATION_UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 @dataclass
@@ -250,6 +259,60 @@ def _relay(ctx: _Ctx, node: yaml.Node) -> RelayConfig:
     return RelayConfig(**values)
 
 
+def _mail_address(ctx: _Ctx, node: yaml.Node, field: str, *, display_name: bool) -> str:
+    """An address the operator wrote (``a@b.org``, or ``Name <a@b.org>`` where allowed)."""
+    value = _string(ctx, node, field)
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise ctx.error(node, field, "control characters and line breaks are not allowed")
+    name, addr = parseaddr(value)
+    if not addr or (name and not display_name):
+        raise ctx.error(node, field, "expected an e-mail address such as lettre@example.org")
+    try:
+        checked = email_validator.validate_email(addr, check_deliverability=False, globally_deliverable=False)
+    except email_validator.EmailNotValidError as exc:
+        raise ctx.error(node, field, f"not a valid e-mail address: {exc}") from exc
+    return str(Address(display_name=name, addr_spec=checked.normalized)) if name else checked.normalized
+
+
+def _clock_time(ctx: _Ctx, node: yaml.Node, field: str) -> time:
+    """``HH:MM``, read from the raw text: YAML 1.1 would turn ``07:30`` into 450 (base 60)."""
+    if not isinstance(node, yaml.ScalarNode):
+        raise ctx.error(node, field, "expected a time such as 07:00")
+    match = _CLOCK_RE.match(str(node.value).strip())
+    if not match:
+        raise ctx.error(node, field, "expected a time of day HH:MM such as 07:00")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _digest(ctx: _Ctx, node: yaml.Node) -> DigestConfig:
+    fields = _mapping(ctx, node, "digest", DIGEST_KEYS)
+    if "from" not in fields:
+        raise ctx.error(node, "digest.from", "required: the From address of the newsletter")
+    values: dict[str, Any] = {
+        "from_address": _mail_address(ctx, fields["from"][1], "digest.from", display_name=True),
+    }
+    if "send_at" in fields:
+        values["send_at"] = _clock_time(ctx, fields["send_at"][1], "digest.send_at")
+    if "timezone" in fields:
+        zone = _string(ctx, fields["timezone"][1], "digest.timezone")
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ctx.error(fields["timezone"][1], "digest.timezone", "unknown time zone (expected a name such as Europe/Paris)") from exc
+        values["timezone"] = zone
+    for key in ("list_address", "unsubscribe_address"):
+        if key in fields:
+            values[key] = _mail_address(ctx, fields[key][1], f"digest.{key}", display_name=False)
+    if "group_by" in fields:
+        group_by = _string(ctx, fields["group_by"][1], "digest.group_by")
+        if group_by not in ("source", "tag"):
+            raise ctx.error(fields["group_by"][1], "digest.group_by", "expected source or tag")
+        values["group_by"] = group_by
+    if "max_per_hour" in fields:
+        values["max_per_hour"] = int(_number(ctx, fields["max_per_hour"][1], "digest.max_per_hour", minimum=1))
+    return DigestConfig(**values)
+
+
 def parse_config(text: str, file: str = "sources.yaml") -> Config:
     """Validate the text of a ``sources.yaml``.
 
@@ -282,7 +345,8 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
         sources.append(source)
     settings = _settings(ctx, fields["settings"][1]) if "settings" in fields else CrawlSettings()
     relay = _relay(ctx, fields["relay"][1]) if "relay" in fields else RelayConfig()
-    return Config(sources=tuple(sources), settings=settings, relay=relay, path=file)
+    digest = _digest(ctx, fields["digest"][1]) if "digest" in fields else None
+    return Config(sources=tuple(sources), settings=settings, relay=relay, path=file, digest=digest)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

@@ -198,3 +198,51 @@ class MethodNotAllowedError(InboxRejected):
     """Only POST reaches an inbox (405)."""
 
     status = 405
+
+
+class DigestError(AggregatorError):
+    """The daily newsletter could not do what was asked (see ``aggregator/digest``)."""
+
+
+class AddressError(DigestError):
+    """A stranger's e-mail address was refused; ``reason`` is a stable code for the web form.
+
+    Codes: ``empty``, ``too_long``, ``control`` (a control character or line break, as in
+    header injection), ``syntax`` (anything the validator refuses; the message says what).
+    """
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class TokenError(DigestError):
+    """A confirmation, unsubscribe or preferences token was refused.
+
+    ``reason`` is ``malformed``, ``forged`` (wrong signature, purpose or subscriber) or
+    ``expired``; pages answer all three the same way to strangers.
+    """
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class MailError(DigestError):
+    """An SMTP exchange failed; ``kind`` says what the delivery loop does about it.
+
+    - ``temporary``: 4xx, a lost or refused connection, a timeout: retry with back-off;
+    - ``refused``: the recipient's address is permanently refused (5xx on that address):
+      the address is suppressed;
+    - ``rejected``: this message was refused for good (5xx not about the address, e.g.
+      too big, policy): the delivery fails, the address stays;
+    - ``config``: our side is wrong (authentication, STARTTLS missing, certificate,
+      sender refused): nothing can succeed until the operator acts; the round stops and
+      no attempt is counted.
+    """
+
+    def __init__(self, message: str, *, kind: str, code: int | None = None, stage: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.stage = stage

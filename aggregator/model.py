@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Literal
 
 SourceKind = Literal["feed", "site", "mastodon", "bluesky"]
@@ -96,6 +96,53 @@ class RelayConfig:
         return tuple(names)
 
 
+DigestGrouping = Literal["source", "tag"]
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """The ``digest:`` section: the daily newsletter is on when the section is present.
+
+    ``from_address`` may carry a display name (``Médias libres <lettre@example.org>``);
+    ``list_address`` switches to the mailing-list mode (one mail a day to that address,
+    no subscribers stored); ``unsubscribe_address`` adds a ``mailto:`` to
+    ``List-Unsubscribe`` and must be a mailbox whose mail reaches ``aggregator`` (see
+    docs/newsletter.md).
+    """
+
+    from_address: str
+    send_at: time = time(7, 0)
+    timezone: str = "Europe/Paris"
+    list_address: str | None = None
+    group_by: DigestGrouping = "source"
+    max_per_hour: int = 500
+    unsubscribe_address: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestFilters:
+    """A subscriber's choice: empty tuples mean everything.
+
+    Sources are slugs, tags lowercase, languages primary codes (``fr`` also matches ``fr-CA``).
+    """
+
+    sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        return not (self.sources or self.tags or self.languages)
+
+    def key(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """Equal for equal choices whatever the order they were given in (a cache key)."""
+        return (tuple(sorted(set(self.sources))), tuple(sorted(set(self.tags))), tuple(sorted(set(self.languages))))
+
+
+#: Everything: no filter.
+ALL_STORIES = DigestFilters()
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything ``sources.yaml`` holds, validated."""
@@ -104,6 +151,7 @@ class Config:
     settings: CrawlSettings = field(default_factory=CrawlSettings)
     relay: RelayConfig = field(default_factory=RelayConfig)
     path: str = "sources.yaml"
+    digest: DigestConfig | None = None  # None: no newsletter
 
 
 @dataclass(frozen=True)

@@ -5,22 +5,25 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from ..model import Clock, utcnow
-from .ap_deliveries import DeliveryRepo
+from .ap_deliveries import ActivityDeliveryRepo
 from .ap_followers import FollowerRepo
 from .ap_following import FollowingRepo
 from .ap_keys import ActorKeyRepo
 from .ap_seen import SeenRepo
 from .base import Database
 from .db import make_engine, normalize_url
+from .digests import DigestRepo
 from .entries import Cursor, EntryRepo, SaveResult
 from .hosts import HostRepo
 from .index_log import IndexLogRepo, LogRow
 from .locks import LeaderLock, run_while_leader
+from .mail_deliveries import MailDeliveryRepo
 from .meta import MetaRepo
 from .migrate import upgrade
 from .outbox import OutboxRepo
 from .search import SearchRepo
 from .sources import SourceRepo
+from .subscribers import SubscriberRepo
 
 __all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
 
@@ -42,7 +45,10 @@ class Store:
         self.ap_followers = FollowerRepo(self.db)
         self.ap_following = FollowingRepo(self.db)
         self.ap_seen = SeenRepo(self.db)
-        self.ap_deliveries = DeliveryRepo(self.db)
+        self.ap_deliveries = ActivityDeliveryRepo(self.db)
+        self.subscribers = SubscriberRepo(self.db)
+        self.digests = DigestRepo(self.db)
+        self.mail_deliveries = MailDeliveryRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -62,7 +62,7 @@ def _domain(url: str) -> str:
         return ""
 
 
-class DeliveryRepo:
+class ActivityDeliveryRepo:
     def __init__(self, db: Database):
         self.db = db
 

@@ -1,7 +1,9 @@
-"""Small key/value facts that must survive restarts (the relay's Bluesky session)."""
+"""Small key/value facts that must survive restarts (the relay's Bluesky session, the
+newsletter's secret)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -27,6 +29,18 @@ class MetaRepo:
         stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated": now})
         with self.db.write() as conn:
             conn.execute(stmt)
+
+    def get_or_create(self, key: str, make: Callable[[], str]) -> str:
+        """The stored value, or ``make()`` stored once: concurrent first callers (several
+        processes on PostgreSQL) all get the value of whichever insert won."""
+        existing = self.get(key)
+        if existing is not None:
+            return existing
+        now = self.db.clock().timestamp()
+        stmt: Any = self.db.insert(M).values(key=key, value=make(), updated=now)
+        with self.db.write() as conn:
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+            return str(conn.execute(select(M.c.value).where(M.c.key == key)).scalar_one())
 
     def delete(self, key: str) -> None:
         with self.db.write() as conn:

@@ -311,3 +311,77 @@ ap_inboxes = Table(
     Column("updated", UTCDateTime, nullable=False),
     Index("ix_ap_inboxes_domain", "domain"),
 )
+
+
+# -- the daily newsletter (aggregator/digest) ------------------------------------------
+# Privacy: a subscriber row holds the address, its filters, its interface language and
+# the consent, confirmation and re-confirmation times; nothing about opens or clicks.
+# Unsubscribing deletes the row (and its deliveries); only a keyed hash stays.
+
+#: Addresses that asked for the digest (``pending`` until they confirm by POST).
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("address", Text, nullable=False),  # as validated, for sending
+    Column("address_key", String(64), nullable=False, unique=True),  # keyed hash of the comparison form
+    Column("filters", Text, nullable=False, server_default="{}"),  # JSON of DigestFilters
+    Column("locale", String(8), nullable=False, server_default="fr"),
+    Column("state", String(20), nullable=False, server_default="pending"),  # pending | confirmed
+    Column("salt", String(32), nullable=False),  # random; binds tokens to this row, not to a reused id
+    Column("consent_at", UTCDateTime, nullable=False),  # when the form was sent
+    Column("confirm_sent_at", UTCDateTime),  # last confirmation mail (flood control)
+    Column("confirmed_at", UTCDateTime),
+    Column("reconfirmed_at", UTCDateTime),  # last proof of interest (confirmation counts)
+    Column("reconfirm_sent_at", UTCDateTime),  # the re-confirmation mail awaiting an answer
+    Index("ix_subscribers_state", "state", "consent_at"),
+)
+
+#: Keyed hashes of addresses never to mail again (unsubscribed, refused by their server,
+#: removed by the operator) unless they subscribe anew.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("address_key", String(64), primary_key=True),
+    Column("reason", String(20), nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+)
+
+#: One row per day a digest was cut: its window and the stories it holds (frozen, so a
+#: resend after a crash and ``/digest/YYYY-MM-DD`` show exactly what was sent).
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day", String(10), nullable=False, unique=True),  # YYYY-MM-DD in the digest's time zone
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("window_end", UTCDateTime, nullable=False),
+    Column("entry_ids", Text, nullable=False, server_default="[]"),  # JSON: the stories' first entries
+    Column("stories", Integer, nullable=False, server_default="0"),
+    Column("created", UTCDateTime, nullable=False),
+    Column("sent", UTCDateTime),  # when its last delivery finished
+)
+
+#: One row per (digest, recipient): the newsletter's outbox (see aggregator/digest/deliver.py).
+mail_deliveries = Table(
+    "mail_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest_id", Integer, ForeignKey("digests.id", ondelete="CASCADE"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE")),  # NULL: the list
+    Column("recipient", String(40), nullable=False),  # "s<subscriber id>" or "list"
+    # pending -> sending -> sent | pending (retry) | failed ; skipped never sends
+    Column("state", String(20), nullable=False, server_default="pending"),
+    Column("message_id", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", UTCDateTime),
+    Column("claimed_at", UTCDateTime),  # the current attempt's claim
+    Column("data_at", UTCDateTime),  # the current attempt reached SMTP DATA: maybe delivered
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("created", UTCDateTime, nullable=False),
+    UniqueConstraint("digest_id", "recipient"),
+    Index("ix_mail_deliveries_due", "state", "next_attempt"),
+    Index("ix_mail_deliveries_sent", "sent_at"),
+    Index("ix_mail_deliveries_subscriber", "subscriber_id"),
+)

@@ -8,24 +8,15 @@ then ``Accept-Language``, then French. ``lang`` is *not* used for it: in the rou
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from babel.support import NullTranslations, Translations
+from ..templating import DEFAULT_LOCALE, LOCALES
 
-LOCALES = ("fr", "en")
-DEFAULT_LOCALE = "fr"
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "negotiate", "parse_accept_language"]
+
 UI_PARAM = "ui"
 UI_COOKIE = "ui"
 
 _ACCEPT_ITEM = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*$")
-
-
-def load_translations(directory: Path) -> dict[str, NullTranslations]:
-    """One compiled catalogue per locale; a missing .mo falls back to the English msgids."""
-    out: dict[str, NullTranslations] = {}
-    for locale in LOCALES:
-        out[locale] = Translations.load(str(directory), locales=[locale], domain="messages")
-    return out
 
 
 def parse_accept_language(header: str | None) -> list[str]:

@@ -9,7 +9,6 @@ tables) so a page never makes the reader's browser fetch anything from a third-p
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -24,8 +23,8 @@ from babel.dates import format_date, format_time
 from markupsafe import Markup
 
 from ..shapes import safe_url
+from ..templating import LOCALES, load_translations, make_environment, web_root
 from ..text import CLEAN_CONTENT_TAGS, html_to_text
-from .i18n import LOCALES, load_translations
 
 #: Readers without JavaScript see dates in the time zone of most sources;
 #: ``static/localtime.js`` rewrites them in the reader's own zone.
@@ -41,11 +40,6 @@ EXCERPT_MAX_HTML = 2000
 EXCERPT_MAX_TEXT = 400
 _ACCOUNT = re.compile(r"^@?([A-Za-z0-9_]{1,64})@([A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63})$")
 _HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-def web_root() -> Path:
-    """The front end: the repository's ``web/`` folder, shipped as ``aggregator/frontend``."""
-    return Path(str(importlib.resources.files("aggregator") / "frontend"))
 
 
 @lru_cache(maxsize=8192)
@@ -121,18 +115,9 @@ class Renderer:
         self.static_dir = self.root / "static"
         self.translations = load_translations(self.root / "translations")
         self.static_version = self._static_version()
-        loader = jinja2.FileSystemLoader(str(self.root / "templates"))
         self.envs: dict[str, jinja2.Environment] = {}
         for locale in LOCALES:
-            env = jinja2.Environment(
-                loader=loader,
-                autoescape=True,
-                undefined=jinja2.StrictUndefined,
-                extensions=["jinja2.ext.i18n"],
-                trim_blocks=True,
-                lstrip_blocks=True,
-            )
-            env.install_gettext_translations(self.translations[locale], newstyle=True)  # type: ignore[attr-defined]
+            env = make_environment(self.root / "templates", self.translations[locale], locale=locale)
             env.filters["excerpt"] = lambda e: clean_excerpt(e.summary, e.text)
             env.filters["snippet"] = clean_snippet
             env.filters["safe_url"] = safe_url
@@ -143,7 +128,6 @@ class Renderer:
             env.filters["bluesky_url"] = bluesky_url
             env.filters["date"] = self._date_filter(locale)
             env.globals["static"] = self.static_url
-            env.globals["locale"] = locale
             env.globals["query"] = query_string
             self.envs[locale] = env
 

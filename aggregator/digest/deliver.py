@@ -1,0 +1,509 @@
+"""The delivery loop: each (subscriber, day) digest handed to the SMTP server once.
+
+The relay's outbox discipline (``aggregator/relay/__init__.py``), adapted to SMTP:
+
+1. **Cut.** When the day's ``send_at`` has passed, the digest is cut in one transaction:
+   its window, its stories (frozen) and one ``deliveries`` row per confirmed subscriber
+   (or one row for the list address in the mailing-list mode), each with a stable
+   ``Message-ID`` derived from (recipient, day). Nothing is lost: a crash before the commit
+   leaves no digest, and the next call cuts it again.
+2. **Claim.** Before any SMTP command, the row is claimed: ``sending``, attempts + 1,
+   ``claimed_at``, committed. Claims are conditional updates: two processes never both
+   send one row.
+3. **Mark DATA.** After the server accepted the recipient and just before ``DATA``, the
+   row's ``data_at`` is committed: from this instant the message may be delivered.
+4. **Finish.** ``sent`` after the server's 250; ``pending`` with back-off on a temporary
+   failure; ``failed`` on a permanent one (and a 5xx about the address suppresses it).
+
+**Reconciliation after an unclean stop.** SMTP has no read-back: nothing tells whether a
+server kept a message whose answer we never recorded. A ``sending`` row whose claim is
+older than ``reclaim_after`` (default 15 min, longer than any SMTP transaction with our
+timeouts, so a live process's rows are never taken) is resolved by the ``data_at`` mark:
+
+- without it, the crash came before ``DATA``: the message was certainly not delivered
+  (a server delivers only after the final ``.``); it goes back to ``pending`` and the
+  attempt is given back. This is the common case (claim, rendering, connection, MAIL,
+  RCPT all come before it) and it never yields a duplicate;
+- with it, the crash came inside the DATA exchange: the message may or may not have
+  been delivered. It is sent again, with the **same** ``Message-ID`` (at least once rather
+  than at most once: a missing day is silent, a repeated one is visible and mail stores
+  that deduplicate on ``Message-ID`` show it once). Each such resend is logged
+  (``digest.uncertain_resend``), so a crash harness can check that raw duplicates never
+  exceed the crashes that fell inside that window, and that every (recipient, day) has
+  exactly one distinct Message-ID.
+
+``send_due()`` is one round: cut if due, reconcile, send what is due within the hourly cap,
+and return ``{"sent", "failed", "skipped"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from ..errors import AggregatorError, DigestError, MailError
+from ..model import ALL_STORIES, Clock, DigestConfig, DigestFilters, SourceConfig, utcnow
+from ..store import Store
+from ..store.digests import DigestRow, NewDelivery
+from ..store.mail_deliveries import DeliveryRow
+from ..store.subscribers import Subscriber
+from .compose import (
+    BACKLOG,
+    MAX_STORIES,
+    Digest,
+    Story,
+    compose,
+    due_day,
+    local_day,
+    send_instant,
+    window,
+)
+from .links import SubscriberLinks, subscriber_links
+from .render import MailRenderer, MailSettings
+from .smtp import BeforeData
+from .tokens import SECRET_KEY, Keyring, new_secret
+
+log = logging.getLogger(__name__)
+
+#: First retry after a minute, doubling, at most six hours apart; ten attempts span a day.
+BACKOFF_BASE = 60.0
+BACKOFF_MAX = 6 * 3600.0
+MAX_ATTEMPTS = 10
+#: A ``sending`` claim older than this belongs to a dead process.
+RECLAIM_AFTER = timedelta(minutes=15)
+#: After a ``config`` failure (authentication, TLS…) the round stops; the row waits this long.
+CONFIG_PAUSE = timedelta(minutes=5)
+LIST_RECIPIENT = "list"
+
+_UNSUB = "UNSUBSCRIBE-TOKEN-PLACEHOLDER"
+_PREFS = "PREFERENCES-TOKEN-PLACEHOLDER"
+
+
+class MailTransport(Protocol):
+    """What the loop needs of an SMTP client (``smtp.SmtpTransport``)."""
+
+    async def send(
+        self, message: EmailMessage | bytes, *, sender: str, recipient: str, before_data: BeforeData | None = None
+    ) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class SendCounts:
+    """The last line of ``aggregator digest send --json``."""
+
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failed ones."""
+    return float(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1)))
+
+
+def keyring_for(store: Store) -> Keyring:
+    """The newsletter's keys, from the secret stored once in ``meta`` (shared by every process)."""
+    return Keyring(store.meta.get_or_create(SECRET_KEY, new_secret))
+
+
+def recipient_of(subscriber: Subscriber) -> str:
+    return f"s{subscriber.id}"
+
+
+def message_seed(subscriber: Subscriber) -> str:
+    """What a subscriber's Message-IDs derive from: the row's salt too, so an id that
+    SQLite reuses after an unsubscription never repeats someone else's Message-ID."""
+    return f"s{subscriber.id}.{subscriber.salt}"
+
+
+class Newsletter:
+    """Cuts digests and delivers them; one instance per process (build it in the factory)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: DigestConfig,
+        *,
+        base_url: str,
+        transport: MailTransport | None = None,
+        clock: Clock = utcnow,
+        renderer: MailRenderer | None = None,
+        reclaim_after: timedelta = RECLAIM_AFTER,
+        max_attempts: int = MAX_ATTEMPTS,
+    ):
+        self.store = store
+        self.config = config
+        self.settings = MailSettings.from_config(config, base_url)
+        self.transport = transport
+        self.clock = clock
+        self.zone = ZoneInfo(config.timezone)
+        self.renderer = renderer or MailRenderer(self.settings)
+        self.reclaim_after = reclaim_after
+        self.max_attempts = max_attempts
+        self._keyring: Keyring | None = None
+
+    @property
+    def list_mode(self) -> bool:
+        return self.config.list_address is not None
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            self._keyring = keyring_for(self.store)
+        return self._keyring
+
+    # -- the calendar and the window ---------------------------------------------------------
+
+    def due_day(self, now: datetime) -> date | None:
+        return due_day(now, self.config.send_at, self.zone)
+
+    def today(self, now: datetime) -> date:
+        return local_day(now, self.zone)
+
+    def message_id(self, recipient: str, day: date | str) -> str:
+        return self.keyring.message_id(recipient, day, self.settings.host)
+
+    def _window_for(self, day: date) -> tuple[datetime, datetime]:
+        end = send_instant(day, self.config.send_at, self.zone)
+        previous = self.store.digests.before(day.isoformat())
+        return window(previous.window_end if previous else None, end)
+
+    def _recipients(self, now: datetime) -> list[tuple[int | None, str, str]]:
+        """(subscriber id, recipient, Message-ID seed) of everyone who gets the day's digest."""
+        if self.list_mode:
+            return [(None, LIST_RECIPIENT, f"list:{self.config.list_address}")]
+        return [
+            (s.id, recipient_of(s), message_seed(s))
+            for s in self.store.subscribers.confirmed()
+            if s.confirmed_at is not None and s.confirmed_at <= now
+        ]
+
+    def cut(self, now: datetime, day: date | None = None) -> DigestRow | None:
+        """The digest of ``day`` (default: the one due now), cut with its deliveries if it
+        was not yet; None when nothing is due.
+
+        Raises:
+            DigestError: ``day`` is in the future, or before its send time, or earlier than
+                a digest already cut (the window chain only grows forward).
+        """
+        target = day or self.due_day(now)
+        if target is None:
+            return None
+        existing = self.store.digests.get(target.isoformat())
+        if existing is not None:
+            return existing
+        end = send_instant(target, self.config.send_at, self.zone)
+        if now < end:
+            if day is None:
+                return None
+            raise DigestError(f"the digest of {target} is not due before {end.astimezone(self.zone):%Y-%m-%d %H:%M %Z}")
+        latest = self.store.digests.latest()
+        if latest is not None and latest.day > target.isoformat():
+            raise DigestError(f"the digest of {target} was never cut and a later one ({latest.day}) exists")
+        start, end = self._window_for(target)
+        ids = self.store.digests.stories_first_seen(start, end, published_after=start - BACKLOG, limit=MAX_STORIES)
+        deliveries = [
+            NewDelivery(sid, recipient, self.message_id(seed, target)) for sid, recipient, seed in self._recipients(now)
+        ] if ids else []
+        row = self.store.digests.create(day=target.isoformat(), window_start=start, window_end=end, entry_ids=ids,
+                                        now=now, deliveries=deliveries)
+        if row is None:
+            return self.store.digests.get(target.isoformat())
+        log.info("digest.cut day=%s stories=%s deliveries=%s window_start=%s window_end=%s",
+                 row.day, row.stories, len(deliveries), start.isoformat(), end.isoformat())
+        return row
+
+    def _top_up(self, digest: DigestRow, now: datetime) -> int:
+        """Rows for subscribers confirmed since today's digest was cut."""
+        if self.list_mode or not digest.entry_ids or digest.day != self.today(now).isoformat():
+            return 0
+        missing = self.store.mail_deliveries.subscribers_without_row(digest.id, confirmed_before=now)
+        if not missing:
+            return 0
+        subs = self.store.subscribers.get_many(missing)
+        rows = [(s.id, recipient_of(s), self.message_id(message_seed(s), digest.day)) for s in subs.values()
+                if s.state == "confirmed"]
+        return self.store.mail_deliveries.add(digest.id, rows, now)
+
+    # -- what a digest holds ---------------------------------------------------------------
+
+    def sources(self) -> dict[str, SourceConfig]:
+        return {s.slug: s for s in self.store.sources.configs(include_unconfigured=True)}
+
+    def stories(self, entry_ids: Sequence[int]) -> list[Story]:
+        """The stories of these first entries, in that order, with their other sources."""
+        primaries = self.store.entries.get_many(entry_ids, with_content=False)
+        story_ids = [e.story_id for e in primaries.values() if e.story_id is not None]
+        members = self.store.entries.story_members(story_ids, with_content=False)
+        out = []
+        for entry_id in entry_ids:
+            primary = primaries.get(entry_id)
+            if primary is None or primary.deleted:
+                continue
+            others = tuple(m for m in members.get(primary.story_id or -1, []) if m.id != primary.id)
+            out.append(Story(primary, others))
+        return out
+
+    def compose(self, digest: DigestRow, stories: Sequence[Story], sources: dict[str, SourceConfig],
+                filters: DigestFilters = ALL_STORIES) -> Digest:
+        return compose(stories, day=date.fromisoformat(digest.day), window_start=digest.window_start,
+                       window_end=digest.window_end, sources=sources, filters=filters, group_by=self.config.group_by)
+
+    def preview(self, day: date, now: datetime, filters: DigestFilters = ALL_STORIES) -> Digest:
+        """What that day's digest holds (``digest show``): the stored one when it was cut,
+        else what it would hold if cut now (its window ending at the earlier of now and
+        the day's send time). Writes nothing."""
+        stored = self.store.digests.get(day.isoformat())
+        if stored is None:
+            start, end = self._window_for(day)
+            end = min(end, now)
+            start = min(start, end)
+            ids = self.store.digests.stories_first_seen(start, end, published_after=start - BACKLOG, limit=MAX_STORIES)
+            stored = DigestRow(id=0, day=day.isoformat(), window_start=start, window_end=end, entry_ids=tuple(ids),
+                               stories=len(ids), created=now, sent=None)
+        return self.compose(stored, self.stories(stored.entry_ids), self.sources(), filters)
+
+    # -- one round ---------------------------------------------------------------------------
+
+    def reconcile(self, now: datetime) -> int:
+        """Release the claims of dead processes (see the module docstring)."""
+        released = 0
+        for row in self.store.mail_deliveries.stale_claims(now - self.reclaim_after):
+            if row.data_at is None:
+                done = self.store.mail_deliveries.release(
+                    row, now, give_back=True, error="released after an unclean stop before DATA: not delivered")
+            else:
+                done = self.store.mail_deliveries.release(
+                    row, now, give_back=False,
+                    error="resent after an unclean stop during DATA: may have been delivered; same Message-ID")
+                if done:
+                    log.warning("digest.uncertain_resend delivery=%s digest=%s message_id=%s", row.id, row.digest_id, row.message_id)
+            released += int(done)
+        return released
+
+    async def send_due(self, *, day: date | None = None, dry_run: bool = False, limit: int | None = None) -> SendCounts:
+        """One round: cut the due digest, reconcile, send what is due within the hourly cap.
+
+        ``dry_run`` writes nothing and sends nothing: it counts what this round would send
+        for the due digest (``sent``) and who would get no mail (``skipped``).
+        """
+        if dry_run:
+            return await asyncio.to_thread(self._dry_run, self.clock(), day)
+        if self.transport is None:
+            raise DigestError("no SMTP server configured (AGGREGATOR_SMTP_URL)")
+        now = self.clock()
+        digest = await asyncio.to_thread(self.cut, now, day)
+        if digest is not None:
+            await asyncio.to_thread(self._top_up, digest, now)
+        await asyncio.to_thread(self.reconcile, now)
+        budget = self.config.max_per_hour - await asyncio.to_thread(self.store.mail_deliveries.sent_since, now - timedelta(hours=1))
+        counts = SendCounts()
+        if budget <= 0:
+            log.info("digest.hourly_cap max_per_hour=%s", self.config.max_per_hour)
+            return counts
+        take = budget if limit is None else min(budget, limit)
+        rows = await asyncio.to_thread(self.store.mail_deliveries.due, now, limit=take)
+        if rows:
+            await self._deliver(rows, counts)
+        await asyncio.to_thread(self._close_finished, {r.digest_id for r in rows} | ({digest.id} if digest else set()))
+        return counts
+
+    def _close_finished(self, digest_ids: set[int]) -> None:
+        now = self.clock()
+        for digest_id in digest_ids:
+            if self.store.mail_deliveries.open_count(digest_id) == 0 and self.store.digests.mark_sent(digest_id, now):
+                log.info("digest.finished digest=%s", digest_id)
+
+    async def _deliver(self, rows: Sequence[DeliveryRow], counts: SendCounts) -> None:
+        ctx = await asyncio.to_thread(self._context, rows)
+        assert self.transport is not None
+        for row in rows:
+            digest_row = ctx.digests.get(row.digest_id)
+            if digest_row is None:
+                continue
+            subscriber = ctx.subscribers.get(row.subscriber_id) if row.subscriber_id is not None else None
+            if row.subscriber_id is not None and (subscriber is None or subscriber.state != "confirmed"):
+                continue  # unsubscribed meanwhile: the row went (or goes) with the address
+            if row.subscriber_id is None and not self.list_mode:
+                await asyncio.to_thread(self.store.mail_deliveries.mark_skipped, row, reason="the mailing-list mode is off")
+                counts.skipped += 1
+                continue
+            filters = subscriber.filters if subscriber else DigestFilters()
+            composed = ctx.composed(self, digest_row, filters)
+            if composed.empty:
+                await asyncio.to_thread(self.store.mail_deliveries.mark_skipped, row, reason="nothing matched the filters")
+                counts.skipped += 1
+                continue
+            claimed = await asyncio.to_thread(self.store.mail_deliveries.claim, row, self.clock())
+            if claimed is None:
+                continue  # another process took it
+            message, recipient = self._message(ctx, claimed, digest_row, composed, subscriber)
+            try:
+                await self.transport.send(message, sender=self.settings.envelope_sender, recipient=recipient,
+                                          before_data=self._data_marker(claimed.id))
+            except MailError as exc:
+                counts.failed += 1
+                if not await self._failed(claimed, subscriber, exc):
+                    break  # our configuration is wrong: nothing else can succeed this round
+                continue
+            await asyncio.to_thread(self.store.mail_deliveries.mark_sent, claimed.id, self.clock())
+            counts.sent += 1
+            log.info("digest.sent delivery=%s day=%s stories=%s attempts=%s", claimed.id, digest_row.day,
+                     composed.count, claimed.attempts)
+
+    def _data_marker(self, row_id: int) -> BeforeData:
+        async def mark() -> bool:
+            return await asyncio.to_thread(self.store.mail_deliveries.mark_data, row_id, self.clock())
+
+        return mark
+
+    async def _failed(self, claimed: DeliveryRow, subscriber: Subscriber | None, exc: MailError) -> bool:
+        """Record a failed attempt; False when the round must stop (``config``)."""
+        deliveries = self.store.mail_deliveries
+        now = self.clock()
+        error = str(exc)
+        if exc.kind == "config":
+            await asyncio.to_thread(deliveries.mark_retry, claimed.id, error=error, next_attempt=now + CONFIG_PAUSE,
+                                    count_attempt=False)
+            log.error("digest.smtp_config error=%s", error)
+            return False
+        if exc.kind == "refused" and subscriber is not None:
+            # The address is gone for good: delete it (its deliveries go with it), keep the hash.
+            await asyncio.to_thread(self.store.subscribers.suppress, subscriber.address_key, reason="refused", now=now)
+            log.warning("digest.address_refused delivery=%s code=%s", claimed.id, exc.code)
+            return True
+        if exc.kind in ("refused", "rejected") or claimed.attempts >= self.max_attempts:
+            await asyncio.to_thread(deliveries.mark_failed, claimed.id, error=error)
+            log.warning("digest.failed delivery=%s attempts=%s error=%s", claimed.id, claimed.attempts, error)
+            return True
+        wait = backoff(claimed.attempts)
+        await asyncio.to_thread(deliveries.mark_retry, claimed.id, error=error, next_attempt=now + timedelta(seconds=wait))
+        log.info("digest.retry delivery=%s attempts=%s wait=%.0f error=%s", claimed.id, claimed.attempts, wait, error)
+        return True
+
+    # -- building the mails ------------------------------------------------------------------
+
+    def _context(self, rows: Sequence[DeliveryRow]) -> _RoundContext:
+        digest_ids = sorted({r.digest_id for r in rows})
+        digests = {}
+        for digest_id in digest_ids:
+            d = self.store.digests.get_by_id(digest_id)
+            if d is not None:
+                digests[digest_id] = d
+        subscribers = self.store.subscribers.get_many([r.subscriber_id for r in rows if r.subscriber_id is not None])
+        stories = {digest_id: self.stories(d.entry_ids) for digest_id, d in digests.items()}
+        return _RoundContext(digests=digests, subscribers=subscribers, stories=stories, sources=self.sources())
+
+    def _message(
+        self, ctx: _RoundContext, row: DeliveryRow, digest_row: DigestRow, composed: Digest, subscriber: Subscriber | None
+    ) -> tuple[EmailMessage | bytes, str]:
+        now = self.clock()
+        if subscriber is None:
+            assert self.config.list_address is not None
+            return self.renderer.list_message(composed, message_id=row.message_id, date=now), self.config.list_address
+        links = subscriber_links(self.settings.base_url, self.keyring, subscriber.id, subscriber.salt,
+                                 unsubscribe_address=self.config.unsubscribe_address)
+        bodies = ctx.bodies(self, digest_row, subscriber, composed, links)
+        message = self.renderer.digest_bytes(composed, to=subscriber.address, locale=subscriber.locale,
+                                             message_id=row.message_id, date=now, links=links, bodies=bodies)
+        return message, subscriber.address
+
+    # -- dry run -------------------------------------------------------------------------------
+
+    def _dry_run(self, now: datetime, day: date | None) -> SendCounts:
+        counts = SendCounts()
+        target = day or self.due_day(now)
+        if target is None:
+            return counts
+        stored = self.store.digests.get(target.isoformat())
+        if stored is None and now < send_instant(target, self.config.send_at, self.zone):
+            return counts
+        digest = stored
+        if digest is None:
+            start, end = self._window_for(target)
+            ids = self.store.digests.stories_first_seen(start, end, published_after=start - BACKLOG, limit=MAX_STORIES)
+            digest = DigestRow(id=0, day=target.isoformat(), window_start=start, window_end=end, entry_ids=tuple(ids),
+                               stories=len(ids), created=now, sent=None)
+        if not digest.entry_ids:
+            return counts
+        done: set[str] = set()
+        if stored is not None:
+            done = {r.recipient for r in self.store.mail_deliveries.for_digest(stored.id) if r.state in ("sent", "failed", "skipped")}
+        stories = self.stories(digest.entry_ids)
+        sources = self.sources()
+        budget = max(0, self.config.max_per_hour - self.store.mail_deliveries.sent_since(now - timedelta(hours=1)))
+        if self.list_mode:
+            targets: list[tuple[str, DigestFilters]] = [(LIST_RECIPIENT, DigestFilters())]
+        else:
+            targets = [(recipient_of(s), s.filters) for s in self.store.subscribers.confirmed()]
+        cache: dict[object, bool] = {}
+        for recipient, filters in targets:
+            if recipient in done:
+                continue
+            key = filters.key()
+            if key not in cache:
+                cache[key] = self.compose(digest, stories, sources, filters).empty
+            if cache[key]:
+                counts.skipped += 1
+            elif counts.sent < budget:
+                counts.sent += 1
+        return counts
+
+    # -- the loop for ``run`` -------------------------------------------------------------------
+
+    async def run_forever(self, stop: asyncio.Event, *, interval: float = 60.0) -> None:
+        """A round every ``interval`` seconds until ``stop`` is set; errors are logged, not fatal."""
+        while not stop.is_set():
+            try:
+                await self.send_due()
+            except AggregatorError as exc:
+                log.warning("digest.round_failed error=%s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+@dataclass
+class _RoundContext:
+    """What one round reads once: digests, subscribers, stories, sources, and caches of the
+    composed digests and rendered bodies (many subscribers share their filters)."""
+
+    digests: dict[int, DigestRow]
+    subscribers: dict[int, Subscriber]
+    stories: dict[int, list[Story]]
+    sources: dict[str, SourceConfig]
+
+    def __post_init__(self) -> None:
+        self._composed: dict[tuple[int, object], Digest] = {}
+        self._bodies: dict[tuple[int, object, str], tuple[str, str]] = {}
+
+    def composed(self, newsletter: Newsletter, digest: DigestRow, filters: DigestFilters) -> Digest:
+        key = (digest.id, filters.key())
+        if key not in self._composed:
+            self._composed[key] = newsletter.compose(digest, self.stories[digest.id], self.sources, filters)
+        return self._composed[key]
+
+    def bodies(self, newsletter: Newsletter, digest: DigestRow, subscriber: Subscriber, composed: Digest,
+               links: SubscriberLinks) -> tuple[str, str]:
+        """The text and HTML, rendered once per (digest, filters, language) with placeholder
+        tokens, then given this subscriber's tokens."""
+        key = (digest.id, subscriber.filters.key(), subscriber.locale)
+        if key not in self._bodies:
+            base = newsletter.settings.base_url
+            placeholder = SubscriberLinks(f"{base}/unsubscribe/{_UNSUB}", f"{base}/preferences/{_PREFS}")
+            self._bodies[key] = newsletter.renderer.digest_bodies(composed, locale=subscriber.locale, links=placeholder)
+        text, html = self._bodies[key]
+        unsub = links.unsubscribe_url.rsplit("/", 1)[1]
+        prefs = links.preferences_url.rsplit("/", 1)[1]
+        return (text.replace(_UNSUB, unsub).replace(_PREFS, prefs), html.replace(_UNSUB, unsub).replace(_PREFS, prefs))
