@@ -22,6 +22,7 @@ import contextlib
 import json
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .images import APP, ROOT
-from .podman import PodmanError, compose_command, podman, run
+from .podman import PodmanError, compose_command, env, podman, run
 
 PROJECT = "aggregator-deploy-test"
 OVERRIDE = """\
@@ -93,6 +94,18 @@ class Stack:
                     "-f", str(self.directory / "compose.test.yml"), *args], timeout=timeout, check=check)
         self.remember()
         return done.stdout + done.stderr
+
+    def compose_bytes(self, *args: str, stdin: bytes | None = None, timeout: float = 300) -> bytes:
+        """A podman-compose command whose output is binary (``exec -T … pg_dump -Fc``)."""
+        command = compose_command()
+        assert command is not None
+        done = subprocess.run([*command, "-p", self.project, "-f", str(self.directory / "docker-compose.yml"),
+                               "-f", str(self.directory / "compose.test.yml"), *args],
+                              input=stdin, capture_output=True, timeout=timeout, env=env())
+        if done.returncode != 0:
+            raise PodmanError(f"podman-compose {' '.join(args)} exited {done.returncode}: "
+                              f"{done.stderr.decode(errors='replace')[-3000:]}")
+        return done.stdout
 
     def up_in_order(self, on_postgres_healthy: Callable[[], None]) -> None:
         """What ``docker compose up -d`` does with the file's depends_on conditions (see the module doc)."""

@@ -4,7 +4,8 @@ Podman stands in for Docker (``podman build`` reads the same Dockerfile, podman-
 the same compose file); see ``stack.py`` for the two things done by hand because Debian
 12's podman cannot (health-check timers, depends_on conditions). The steps run in file
 order on one stack: migrations, the crawl by two replicas and a SIGTERM, the river of
-two web replicas, the relay, PostgreSQL restarted and killed, health, and the stack down.
+two web replicas, the relay and its standby, PostgreSQL restarted and killed, health,
+the stack stopped, the documented backup and restore, and the stack down.
 
 Run it with ``make test-deploy`` (it prepares the images first); without podman it skips.
 """
@@ -145,6 +146,14 @@ def alembic_head() -> str:
     return str(ScriptDirectory.from_config(cfg).get_current_head())
 
 
+LOCKS = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+
+
+def acquired(stack: Stack, name: str) -> int:
+    """How many times a relay container took the relay lock (its ``lock.acquired`` lines)."""
+    return sum(1 for e in stack.json_logs(name) if e.get("event") == "lock.acquired")
+
+
 def read_ip_forward() -> str:
     return Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
 
@@ -202,16 +211,18 @@ def test_two_crawlers_fetch_every_source_once_and_sigterm_gives_leases_back(depl
     assert len(crawlers) == 2, "deploy.replicas: 2"
     hostnames = {stack.inspect(n)["Config"]["Hostname"]: n for n in crawlers}
 
+    def fetched_by(name: str) -> set[str]:
+        return {e["source"] for e in stack.json_logs(name) if e.get("event") == "crawl.source"}
+
     def busy_crawler() -> str | None:
-        """A crawler holding leases on sources not fetched yet (mid-pass)."""
+        """Both replicas fetching, and one of them holding leases on sources not fetched yet."""
+        if not all(fetched_by(n) for n in crawlers):
+            return None
         rows = deployed.rows("SELECT lease_owner, count(*) AS n FROM sources WHERE lease_owner IS NOT NULL "
                              "AND last_fetch IS NULL GROUP BY lease_owner ORDER BY n DESC")
-        fetched = deployed.scalar("SELECT count(*) FROM sources WHERE last_fetch IS NOT NULL")
-        if rows and fetched >= 5:
-            return hostnames[rows[0].lease_owner.rsplit(":", 1)[0]]
-        return None
+        return hostnames[rows[0].lease_owner.rsplit(":", 1)[0]] if rows else None
 
-    target = until(busy_crawler, 180, "a crawler mid-pass", deployed.detail("crawler"))
+    target = until(busy_crawler, 180, "both crawlers mid-pass", deployed.detail("crawler"))
     owner_host = stack.inspect(target)["Config"]["Hostname"]
     podman("stop", "-t", "90", target, timeout=200)  # SIGTERM, through the init process
     state = stack.state(target)
@@ -226,10 +237,8 @@ def test_two_crawlers_fetch_every_source_once_and_sigterm_gives_leases_back(depl
     gets = deployed.loop.call(feeds.unconditional_gets)
     assert set(gets) == {feeds.slug(n) for n in range(SOURCES)}
     assert [s for s, n in gets.items() if n != 1] == [], "sources fetched more than once before being stored"
-    by_crawler = {n: {e["source"] for e in stack.json_logs(n) if e.get("event") == "crawl.source"} for n in crawlers}
-    assert all(by_crawler.values()), f"both replicas fetch: {({n: len(s) for n, s in by_crawler.items()})}"
-    a, b = by_crawler.values()
-    assert not a & b and len(a | b) == SOURCES
+    a, b = (fetched_by(n) for n in crawlers)
+    assert not a & b and len(a | b) == SOURCES, "each source fetched by one replica"
 
     stack.compose("start", "crawler")  # back to two replicas for what follows
     until(lambda: stack.state(target)["Status"] == "running", 60, f"{target} to run again")
@@ -260,9 +269,30 @@ def test_one_relay_leads_and_posts_each_article_once(deployed: Deployment) -> No
           deployed.detail("relay"))
     posted = deployed.posted_links()
     assert set(posted) == wanted and set(posted.values()) == {1}, posted
-    assert deployed.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == 1
-    acquired = [e for e in deployed.stack.json_logs(relay) if e.get("event") == "lock.acquired"]
-    assert len(acquired) == 1, deployed.stack.logs(relay)
+    assert deployed.scalar(LOCKS) == 1
+    assert acquired(deployed.stack, relay) == 1, deployed.stack.logs(relay)
+
+
+def test_a_second_relay_stands_by_and_takes_over(deployed: Deployment) -> None:
+    stack = deployed.stack
+    [first] = stack.names("relay")
+    stack.compose("up", "-d", "--no-deps", "--scale", "relay=2", "relay")
+    second = next(n for n in stack.names("relay") if n != first)
+    until(lambda: stack.state(second)["Status"] == "running", 60, f"{second} to run")
+    # the leader stops (SIGTERM, as on a redeploy): its lock goes with its session
+    podman("stop", "-t", "60", first)
+    assert stack.state(first)["ExitCode"] == 0, stack.logs(first)
+    until(lambda: acquired(stack, second) == 1, 60, f"{second} to take the relay lock", deployed.detail("relay"))
+    assert deployed.scalar(LOCKS) == 1
+    # back to one replica (podman-compose does not scale down): the first stands by, then leads again
+    stack.compose("start", "relay")
+    until(lambda: stack.state(first)["Status"] == "running", 60, f"{first} to run again")
+    assert acquired(stack, first) == 1, "a standby does not take a held lock"
+    podman("stop", "-t", "60", second)
+    until(lambda: acquired(stack, first) == 2, 60, f"{first} to take the lock back", deployed.detail("relay"))
+    podman("rm", second)
+    assert deployed.scalar(LOCKS) == 1
+    assert set(deployed.posted_links().values()) == {1}, "no article posted twice"
 
 
 def test_postgres_restarted_or_killed_loses_nothing(deployed: Deployment) -> None:
@@ -320,10 +350,35 @@ def test_health_checks_report_healthy(deployed: Deployment) -> None:
         assert status == 200 and json.loads(body)["database"] is True
 
 
-def test_the_stack_stops_cleanly_and_leaves_nothing(deployed: Deployment) -> None:
+def test_the_stack_stops_cleanly(deployed: Deployment) -> None:
     stack = deployed.stack
     stack.compose("stop", timeout=600)
     codes = {c["Names"][0]: (c["State"], c["ExitCode"]) for c in stack.containers()}
-    assert codes and all(state == "exited" and code == 0 for state, code in codes.values()), codes
+    assert len(codes) == 7 and all(s == "exited" and code == 0 for s, code in codes.values()), codes
+
+
+def test_backup_and_restore_as_documented(deployed: Deployment) -> None:
+    """docs/deploy.md's pg_dump and pg_restore commands, through compose exec, into a new volume."""
+    stack = deployed.stack
+    stack.compose("start", "postgres")
+    pg = stack.name("postgres")
+    until(lambda: stack.health(pg) == "healthy", 120, "postgres to be healthy", lambda: stack.logs(pg))
+    before = deployed.stored()
+    dump = stack.compose_bytes("exec", "-T", "postgres", "sh", "-c", 'pg_dump -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Fc')
+    assert dump.startswith(b"PGDMP")
+    stack.compose("down")  # keeps volumes
+    podman("volume", "rm", f"{stack.project}_pgdata")
+    stack.compose("up", "-d", "postgres")
+    pg = stack.name("postgres")
+    until(lambda: stack.health(pg) == "healthy", 120, "the new postgres to be healthy", lambda: stack.logs(pg))
+    assert deployed.scalar("SELECT to_regclass('entries') IS NULL"), "a fresh volume"
+    stack.compose_bytes("exec", "-T", "postgres", "sh", "-c",
+                        'pg_restore -U "$POSTGRES_USER" -d "$POSTGRES_DB" --clean --if-exists --no-owner', stdin=dump)
+    assert deployed.stored() == before
+    assert deployed.scalar("SELECT version_num FROM alembic_version") == alembic_head()
+
+
+def test_down_leaves_nothing_behind(deployed: Deployment) -> None:
+    stack = deployed.stack
     stack.down()
     assert stack.leftovers() == []
