@@ -1,6 +1,11 @@
 # One image for every role (web, crawler, relay, migrations): the command picks the role.
 # Built from this checkout: the wheel is the same package the tests import (see
 # tests/scale/test_deploy_files.py, which builds it with the command below).
+# Where pip needs settings of its own (another package index, a proxy, the CA bundle of a
+# TLS-inspecting proxy), hand them to the build as secrets: `--secret id=pip.conf,src=FILE`
+# (mounted as /etc/pip.conf) and `--secret id=pip-cert,src=CA.pem` (for `cert =
+# /run/secrets/pip-cert` in that file). They are mounted for the pip steps only, never
+# stored in the image; without them pip uses its defaults. tests/deploy/ does this.
 
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -8,7 +13,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY aggregator ./aggregator
 COPY web ./web
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-cert \
+    pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,7 +27,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Every dependency ships manylinux wheels (psycopg[binary], tantivy, nh3, Pillow, regex):
 # no compiler in the image.
 COPY --from=build /wheels /tmp/wheels
-RUN pip install /tmp/wheels/*.whl && rm -rf /tmp/wheels \
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-cert \
+    pip install /tmp/wheels/*.whl && rm -rf /tmp/wheels \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/aggregator --create-home aggregator
 # The default configuration; docker-compose.yml mounts the operator's over it, read-only.
 COPY sources.yaml /etc/aggregator/sources.yaml

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Root installs system packages directly; others through sudo when it is there.
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && { [ "$$(id -u)" = 0 ] || echo sudo; })
 
-.PHONY: install run test test-deps lint bench clean
+.PHONY: install run test test-deps test-deploy deploy-deps deploy-images deploy-stack lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -31,9 +31,39 @@ test-deps:
 	@if [ -f package.json ]; then \
 	  [ -d node_modules/axe-core ] || npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; fi
 
-## test: install what the tests need, check lint, types and layering, then run every test
-test: install test-deps lint
-	$(PY) -m pytest -q -p no:cacheprovider
+## test: install what the tests need, check lint, types and layering, then run every test;
+## the deployment's images are prepared in the background meanwhile, and its stack test
+## runs last (test-deploy)
+test: install test-deps deploy-deps lint
+	@mkdir -p .tmp; \
+	$(PY) -m tests.deploy.images > .tmp/deploy-images.log 2>&1 & images=$$!; \
+	$(PY) -m pytest -q -p no:cacheprovider -m 'not deploy'; status=$$?; \
+	wait $$images || { cat .tmp/deploy-images.log; echo "preparing the deployment images failed"; exit 1; }; \
+	tail -n 1 .tmp/deploy-images.log; \
+	[ $$status -eq 0 ] || exit $$status; \
+	$(MAKE) --no-print-directory deploy-stack
+
+# podman and what it needs to run the compose stack here (Debian), podman-compose (PyPI)
+DEPLOY_PKGS := podman runc catatonit netavark aardvark-dns iptables debootstrap
+
+## deploy-deps: podman (Debian) and podman-compose (PyPI) for the deployment test
+deploy-deps: install
+	@missing=""; for p in $(DEPLOY_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing (Debian)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@$(PY) -c 'import podman_compose' 2>/dev/null || $(PY) -m pip install -q -e '.[deploy]'
+
+## deploy-images: the local base images (cached) and the project's image from the Dockerfile
+deploy-images: deploy-deps
+	$(PY) -m tests.deploy.images
+
+deploy-stack:
+	AGGREGATOR_DEPLOY_REQUIRED=1 $(PY) -m pytest -q -p no:cacheprovider -m deploy tests/deploy
+
+## test-deploy: build the image and run docker-compose.yml with podman (tests/deploy)
+test-deploy: deploy-images
+	$(MAKE) --no-print-directory deploy-stack
 
 ## lint: ruff, mypy and the import-direction contracts
 lint: install
