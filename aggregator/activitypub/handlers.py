@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from ..model import Clock, utcnow
-from . import documents
+from . import activities
 from .documents import Document, Urls
 from .inbox import Accepted
 from .remote import RemoteActor, domain_of, id_of, origin_of
@@ -228,7 +228,7 @@ class ActivityHandler:
             local_actor=self.local_actor, actor_id=remote.id, inbox=remote.inbox,
             shared_inbox=remote.shared_inbox, follow_id=str(activity["id"]),
         )
-        await self.send(remote.inbox, documents.accept(self.urls, activity))
+        await self.send(remote.inbox, activities.accept(self.urls, activity))
         return Outcome("follower_added", "new" if new else "again")
 
     def _undo(self, activity: Mapping[str, Any], actor: str) -> Outcome:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aggregator.activitypub import documents
+from aggregator.activitypub import activities, documents
 from aggregator.activitypub.documents import ActorProfile, Urls
 from aggregator.activitypub.handlers import ActivityHandler, IncomingPost, Outcome
 from aggregator.activitypub.inbox import (
@@ -99,11 +99,11 @@ def make_app(server: ApServer, public_pem: str) -> web.Application:
         return web.Response(status=202)
 
     async def followers(_: web.Request) -> web.Response:
-        return ap_response(documents.followers(urls, server.store.ap_followers.count(urls.actor)))
+        return ap_response(activities.followers(urls, server.store.ap_followers.count(urls.actor)))
 
     async def following(_: web.Request) -> web.Response:
         rows = server.store.ap_following.all(urls.actor)
-        return ap_response(documents.following(urls, [r.remote_actor for r in rows if r.state == "accepted"]))
+        return ap_response(activities.following(urls, [r.remote_actor for r in rows if r.state == "accepted"]))
 
     async def activity(request: web.Request) -> web.Response:
         doc = server.store.ap_deliveries.activity(urls.base + request.path)
