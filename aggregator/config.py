@@ -25,6 +25,7 @@ import yaml
 from .errors import ConfigError
 from .model import (
     SOURCE_KINDS,
+    ActivityPubConfig,
     BlueskyTarget,
     Config,
     CrawlSettings,
@@ -38,14 +39,15 @@ from .sources import slugify
 
 SOURCE_KEYS = {
     "name", "slug", "kind", "url", "account", "handle", "language", "tags", "relay",
-    "description", "website", "mastodon", "bluesky", "template",
+    "description", "website", "mastodon", "bluesky", "template", "actor",
 }
 SETTINGS_KEYS = {"user_agent", "min_interval", "max_interval", "bluesky_appview", "per_host_delay"}
 RELAY_KEYS = {"mastodon", "bluesky", "template", "hashtags", "max_posts_per_hour", "backlog", "max_attempts"}
 MASTODON_KEYS = {"api_base_url", "visibility"}
 BLUESKY_KEYS = {"service", "appview"}
 DIGEST_KEYS = {"from", "send_at", "timezone", "list_address", "group_by", "max_per_hour", "unsubscribe_address"}
-TOP_KEYS = {"sources", "settings", "relay", "digest"}
+ACTIVITYPUB_KEYS = {"username", "name", "summary", "avatar", "blocked_domains"}
+TOP_KEYS = {"sources", "settings", "relay", "digest", "activitypub"}
 
 _ACCOUNT_RE = re.compile(r"^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+(:\d+)?$")
 _HANDLE_RE = re.compile(r"^@?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
@@ -53,6 +55,8 @@ _LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
 _DURATION_UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 @dataclass
@@ -172,6 +176,16 @@ def _source(ctx: _Ctx, node: yaml.Node, index: int) -> SourceConfig:
         if not _ACCOUNT_RE.match(account):
             raise ctx.error(fields["account"][1], f"{base}.account", 'expected "@user@instance"')
         account = "@" + account.lstrip("@")
+    actor = get("actor", _url)
+    if actor is not None and kind != "activitypub":
+        raise ctx.error(fields["actor"][1], f"{base}.actor", "actor: is for sources of kind activitypub")
+    if kind == "activitypub":
+        if (actor is None) == (account is None):
+            raise ctx.error(node, f"{base}.actor", 'an activitypub source needs actor: (an actor URL) or account: "@user@host", not both')
+        if account is not None:
+            if not _ACCOUNT_RE.match(account):
+                raise ctx.error(fields["account"][1], f"{base}.account", 'expected "@user@host"')
+            account = "@" + account.lstrip("@")
     if kind == "bluesky":
         if handle is None:
             raise ctx.error(node, f"{base}.handle", "a bluesky source needs a handle such as name.bsky.social")
@@ -193,6 +207,7 @@ def _source(ctx: _Ctx, node: yaml.Node, index: int) -> SourceConfig:
         kind=cast(SourceKind, kind),
         url=url,
         account=account,
+        actor=actor,
         handle=handle,
         language=get("language", _language),
         tags=tuple(t.lower() for t in (get("tags", _string_list) or ())),
@@ -313,6 +328,33 @@ def _digest(ctx: _Ctx, node: yaml.Node) -> DigestConfig:
     return DigestConfig(**values)
 
 
+def _activitypub(ctx: _Ctx, node: yaml.Node) -> ActivityPubConfig:
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return ActivityPubConfig()  # "activitypub:" alone turns the actor on with the defaults
+    fields = _mapping(ctx, node, "activitypub", ACTIVITYPUB_KEYS)
+    values: dict[str, Any] = {}
+    if "username" in fields:
+        username = _string(ctx, fields["username"][1], "activitypub.username")
+        if not _USERNAME_RE.match(username):
+            raise ctx.error(fields["username"][1], "activitypub.username", "use 1 to 30 letters, digits or _")
+        values["username"] = username
+    if "name" in fields:
+        values["name"] = _string(ctx, fields["name"][1], "activitypub.name")
+    if "summary" in fields:
+        values["summary"] = _string(ctx, fields["summary"][1], "activitypub.summary")
+    if "avatar" in fields:
+        values["avatar"] = _url(ctx, fields["avatar"][1], "activitypub.avatar")
+    if "blocked_domains" in fields:
+        domains = []
+        for item in _string_list(ctx, fields["blocked_domains"][1], "activitypub.blocked_domains"):
+            domain = item.lower().strip().removeprefix("*.").strip(".")
+            if not _DOMAIN_RE.match(domain):
+                raise ctx.error(fields["blocked_domains"][1], "activitypub.blocked_domains", f"expected domain names such as spam.example, got {item!r}")
+            domains.append(domain)
+        values["blocked_domains"] = tuple(dict.fromkeys(domains))
+    return ActivityPubConfig(**values)
+
+
 def parse_config(text: str, file: str = "sources.yaml") -> Config:
     """Validate the text of a ``sources.yaml``.
 
@@ -346,7 +388,9 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
     settings = _settings(ctx, fields["settings"][1]) if "settings" in fields else CrawlSettings()
     relay = _relay(ctx, fields["relay"][1]) if "relay" in fields else RelayConfig()
     digest = _digest(ctx, fields["digest"][1]) if "digest" in fields else None
-    return Config(sources=tuple(sources), settings=settings, relay=relay, path=file, digest=digest)
+    activitypub = _activitypub(ctx, fields["activitypub"][1]) if "activitypub" in fields else None
+    return Config(sources=tuple(sources), settings=settings, relay=relay, path=file, digest=digest,
+                  activitypub=activitypub)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

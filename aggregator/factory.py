@@ -21,10 +21,15 @@ from datetime import timedelta
 from aiohttp import web
 
 from . import logs
+from .activitypub.delivery import FanoutSettings
+from .errors import ConfigError
+from .fediverse import routes as fediverse_routes
+from .fediverse.federation import Federation, build_federation
 from .fetch.client import HttpClient
 from .index import SearchIndex, open_index
 from .model import Clock, Config, utcnow
 from .relay import Relay, enabled_targets
+from .relay.activitypub import ActivityPubTarget
 from .relay.bluesky import SESSION_KEY, BlueskyPoster
 from .relay.leader import RELAY_LOCK
 from .relay.mastodon import MastodonPoster
@@ -65,6 +70,7 @@ class Tuning:
     crawl_owner: str | None = None
     rng: random.Random = field(default_factory=random.Random)
     page_cache_seconds: float = PAGE_CACHE_SECONDS
+    fanout: FanoutSettings | None = None  # the ActivityPub fan-out's back-off, spread, staleness
 
 
 class Aggregator:
@@ -82,6 +88,7 @@ class Aggregator:
         self._parse_pool: ParsePool | None = None
         self._crawler: Crawler | None = None
         self._targets: dict[str, Target] | None = None
+        self._federation: Federation | None = None
 
     @property
     def config(self) -> Config:
@@ -99,8 +106,11 @@ class Aggregator:
     # -- crawling -------------------------------------------------------------------
 
     def relay_policy(self) -> RelayPolicy:
-        """Where the write path queues new items, and the backlog window."""
-        return RelayPolicy(targets=self.config.relay.targets(), backlog=timedelta(seconds=self.config.relay.backlog))
+        """Where the write path queues new items, and the backlog window (ActivityPub also
+        mirrors edits and deletions)."""
+        ap = ("activitypub",) if self.activitypub_enabled() else ()
+        return RelayPolicy(targets=self.config.relay.targets() + ap, backlog=timedelta(seconds=self.config.relay.backlog),
+                           synced=ap)
 
     async def http(self) -> HttpClient:
         """The crawler's HTTP client: every download of sources goes through it."""
@@ -131,7 +141,8 @@ class Aggregator:
 
     async def crawler(self) -> Crawler:
         if self._crawler is None:
-            retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings)
+            follows = self.federation().follows if self.activitypub_enabled() else None
+            retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings, follows=follows)
             self._crawler = Crawler(
                 self.store, self.config, retriever, self.relay_policy(), clock=self.clock, rng=self.tuning.rng,
                 owner=self.tuning.crawl_owner, lease_seconds=self.settings.lease_seconds,
@@ -141,8 +152,9 @@ class Aggregator:
     # -- relaying -------------------------------------------------------------------
 
     def relay_targets_enabled(self) -> tuple[str, ...]:
-        """Targets both configured (``relay:``) and credentialed (environment)."""
-        return enabled_targets(self.config.relay, self.settings.credentials)
+        """Targets both configured (``relay:``) and credentialed (environment), and ActivityPub."""
+        ap = ("activitypub",) if self.activitypub_enabled() else ()
+        return enabled_targets(self.config.relay, self.settings.credentials) + ap
 
     async def card_http(self) -> HttpClient:
         """A client for link cards (article pages, thumbnails): smaller bodies, shorter waits."""
@@ -159,7 +171,12 @@ class Aggregator:
             targets: dict[str, Target] = {}
             relay, credentials = self.config.relay, self.settings.credentials
             for name in self.relay_targets_enabled():
-                if name == "mastodon":
+                if name == "activitypub":
+                    fed = self.federation()
+                    targets[name] = ActivityPubTarget(urls=fed.urls, log_=self.store.ap_deliveries,
+                                                      followers=self.store.ap_followers, spread=fed.fanout.spread,
+                                                      wake=fed.fanout.wake.set, clock=self.clock)
+                elif name == "mastodon":
                     assert relay.mastodon is not None and credentials.mastodon_token
                     targets[name] = MastodonPoster(relay.mastodon, credentials.mastodon_token,
                                                    user_agent=self.config.settings.user_agent, clock=self.clock)
@@ -182,19 +199,57 @@ class Aggregator:
 
     async def relay(self) -> Relay:
         """The delivery loop over the enabled targets (none: it delivers nothing)."""
-        return Relay(self.store, self.config.relay, await self.relay_targets(), clock=self.clock)
+        fanout = self.federation().fanout if self.activitypub_enabled() else None
+        return Relay(self.store, self.config.relay, await self.relay_targets(), clock=self.clock, fanout=fanout)
 
     def relay_lock(self) -> LeaderLock:
         return self.store.leader_lock(RELAY_LOCK)
 
+    # -- the fediverse (docs/activitypub.md) ------------------------------------------
+
+    def activitypub_enabled(self) -> bool:
+        """The ``activitypub:`` section is present and the public base URL is known."""
+        return self.config.activitypub is not None and self.settings.base_url is not None
+
+    def check_activitypub(self) -> None:
+        """``serve`` and ``run`` refuse an actor without the base URL its ids are built from."""
+        if self.config.activitypub is not None and self.settings.base_url is None:
+            raise ConfigError("the activitypub: section needs AGGREGATOR_BASE_URL (every id of the actor is built from it)",
+                              file="environment", field="AGGREGATOR_BASE_URL")
+
+    def federation(self) -> Federation:
+        """Our actor's parts (keys, transport, inbox, handler, follows, fan-out); built once."""
+        if self._federation is None:
+            self.check_activitypub()
+            assert self.settings.base_url is not None and self.config.activitypub is not None
+            self._federation = build_federation(
+                store=self.store, config=self.config, base_url=self.settings.base_url,
+                allow_private=self.settings.allow_private_networks, policy=self.relay_policy(), clock=self.clock,
+                rng=self.tuning.rng, fanout=self.tuning.fanout,
+            )
+            self._stack.push_async_callback(self._federation.close)
+            self._federation.purge_blocked()
+        return self._federation
+
+    async def sync_follows(self) -> int:
+        """Undo the follows of ``activitypub`` sources that left ``sources.yaml`` (``crawl``, ``run``)."""
+        if not self.activitypub_enabled():
+            return 0
+        configured = {s.slug: s.actor for s in self.config.sources if s.kind == "activitypub"}
+        return await self.federation().follows.prune(configured)
+
     # -- the web --------------------------------------------------------------------
 
     def web_app(self, *, with_index: bool = True) -> web.Application:
-        """The readers' web application over this store and index."""
-        return create_app(
+        """The readers' web application over this store and index, with the actor's routes."""
+        self.check_activitypub()
+        app = create_app(
             store=self.store, config=self.config, index=self.index() if with_index else None, clock=self.clock,
             cache_seconds=self.tuning.page_cache_seconds,
         )
+        if self.activitypub_enabled():
+            fediverse_routes.setup(app, self.federation())
+        return app
 
 
 @asynccontextmanager

@@ -99,6 +99,9 @@ class NoteInput:
     language: str | None = None
     source_name: str | None = None
     updated: datetime | None = None
+    #: The post as the relay's template rendered it (plain text); when given, the content is
+    #: made from it (links and the hashtags made clickable) instead of from the fields above.
+    text: str | None = None
 
 
 def hashtag_body(tag: str) -> str | None:
@@ -119,8 +122,38 @@ def _hashtags(note: NoteInput) -> list[str]:
     return list(seen.values())
 
 
+_TOKENS = re.compile(r"(https?://[^\s<>\"]+)|#(\w+)", re.UNICODE)
+
+
+def _text_html(urls: Urls, text: str, tags: Sequence[str]) -> str:
+    """Plain text as Mastodon renders a status: paragraphs, line breaks, links, hashtag links."""
+    known = {t.casefold(): t for t in tags}
+
+    def inline(line: str) -> str:
+        out, pos = [], 0
+        for match in _TOKENS.finditer(line):
+            out.append(html.escape(line[pos : match.start()]))
+            if match.group(1):
+                href = html.escape(match.group(1), quote=True)
+                out.append(f'<a href="{href}" rel="nofollow noopener" target="_blank">{html.escape(match.group(1))}</a>')
+            elif match.group(2).casefold() in known:
+                tag = known[match.group(2).casefold()]
+                out.append(f'<a href="{html.escape(urls.tag(tag), quote=True)}" class="mention hashtag" rel="tag">'
+                           f"#<span>{html.escape(match.group(2))}</span></a>")
+            else:
+                out.append(html.escape(match.group(0)))
+            pos = match.end()
+        out.append(html.escape(line[pos:]))
+        return "".join(out)
+
+    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return "".join("<p>" + "<br>".join(inline(line) for line in p.split("\n")) + "</p>" for p in paragraphs)
+
+
 def note_content(urls: Urls, note: NoteInput) -> str:
-    """The Note's HTML: title (and source), summary, the link to the original, hashtags."""
+    """The Note's HTML: the rendered post text, or title (and source), summary, the link, hashtags."""
+    if note.text is not None:
+        return _text_html(urls, note.text, _hashtags(note))
     title = html.escape(note.title)
     if note.source_name:
         title += f" — {html.escape(note.source_name)}"
@@ -208,6 +241,16 @@ def announce(urls: Urls, entry_id: int, object_uri: str, *, published: datetime,
     return {
         "@context": CONTEXT, "id": urls.activity("announce", entry_id), "type": "Announce", "actor": urls.actor,
         "published": to_iso(published), "to": [AS_PUBLIC], "cc": cc, "object": object_uri,
+    }
+
+
+def undo_announce(urls: Urls, entry_id: int, object_uri: str) -> Document:
+    """Withdraw our boost of a post whose item was deleted."""
+    inner: Document = {"id": urls.activity("announce", entry_id), "type": "Announce", "actor": urls.actor,
+                       "object": object_uri}
+    return {
+        "@context": CONTEXT, "id": urls.activity("undo", token(inner["id"])), "type": "Undo", "actor": urls.actor,
+        "to": [AS_PUBLIC], "cc": [urls.followers], "object": inner,
     }
 
 

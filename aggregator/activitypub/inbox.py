@@ -91,6 +91,7 @@ class Accepted:
     key_id: str
     scheme: Scheme
     duplicate: bool = False
+    replay_keys: tuple[str, ...] = ()  # what the replay guard remembered for it (``Inbox.forget``)
 
     @property
     def type(self) -> str:
@@ -109,6 +110,10 @@ class ReplayGuard(Protocol):
 
     def remember(self, key: str, expires: datetime) -> bool:
         """Record ``key``; True when it was not known yet (False: a replay)."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Drop ``key`` (handling failed, so the sender's retry is not a replay)."""
         ...
 
 
@@ -130,6 +135,9 @@ class MemoryReplayGuard:
         while len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
         return True
+
+    def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
 
 
 class RateLimiter:
@@ -258,13 +266,25 @@ class Inbox:
         if origin_of(str(activity["id"])) != origin_of(actor):
             raise UnauthenticatedActivityError("the activity id is not on the actor's origin", reason="foreign_id")
         expires = now + timedelta(seconds=self.settings.remember)
-        signature = message.header("signature") or ""
-        new_signature = self.replay.remember("sig:" + hashlib.sha256(signature.encode()).hexdigest(), now + timedelta(seconds=2 * self.settings.window))
-        new_id = self.replay.remember("id:" + hashlib.sha256(str(activity["id"]).encode()).hexdigest(), expires)
+        keys = _replay_keys(message, activity)
+        new_signature = self.replay.remember(keys[0], now + timedelta(seconds=2 * self.settings.window))
+        new_id = self.replay.remember(keys[1], expires)
         return Accepted(
             activity=activity, actor=actor, key_id=verified.key.key_id, scheme=verified.scheme,
-            duplicate=not (new_signature and new_id),
+            duplicate=not (new_signature and new_id), replay_keys=keys if new_signature and new_id else (),
         )
+
+    def forget(self, accepted: Accepted) -> None:
+        """Handling ``accepted`` failed (say, the follower's actor could not be fetched): let
+        the sender's retry through instead of taking it for a replay."""
+        for key in accepted.replay_keys:
+            self.replay.forget(key)
+
+
+def _replay_keys(message: Message, activity: Mapping[str, Any]) -> tuple[str, str]:
+    signature = message.header("signature") or ""
+    return ("sig:" + hashlib.sha256(signature.encode()).hexdigest(),
+            "id:" + hashlib.sha256(str(activity["id"]).encode()).hexdigest())
 
 
 def parse_activity(body: bytes) -> dict[str, Any]:

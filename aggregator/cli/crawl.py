@@ -34,6 +34,7 @@ async def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
                 await service.crawl_forever(agg, stop)
             return 0
         progress = progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
+        await service.sync_follows(agg)
         crawler = await agg.crawler()
         report = await crawler.crawl(slugs=args.source or None, every=args.all, progress=progress)
     print_report(report, as_json=args.json)

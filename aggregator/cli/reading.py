@@ -13,7 +13,7 @@ from ..factory import make_aggregator
 from ..index import SearchRequest
 from ..model import to_iso
 from ..settings import Settings
-from ..shapes import item_json, search_hit_json, source_json
+from ..shapes import item_json, search_hit_json, source_json, with_deliveries
 
 
 def add_parsers(sub: Any) -> None:
@@ -60,7 +60,7 @@ async def cmd_items(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
     """The operator's delete: hidden from the river, search and relay; never crawled back."""
     async with make_aggregator(settings) as agg:
-        count = agg.store.entries.mark_deleted(args.ids, now=agg.clock())
+        count = agg.store.entries.mark_deleted(args.ids, now=agg.clock(), synced=agg.relay_policy().synced)
     print(f"deleted {count} item(s)")
     return 0 if count == len(set(args.ids)) else 1
 
@@ -68,9 +68,11 @@ async def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
     async with make_aggregator(settings) as agg:
         states = {s.slug: s for s in agg.store.sources.states()}
-        relay = agg.store.outbox.status_by_source()
+        relay = with_deliveries(agg.store.outbox.status_by_source(), agg.store.ap_deliveries.status_by_source())
+        follows = {f.source: f.state for f in agg.store.ap_following.all() if f.source}
     for source in settings.config.sources:
-        row = source_json(source, states.get(source.slug), relay.get(source.slug, {}) if relay else None)
+        row = source_json(source, states.get(source.slug), relay.get(source.slug, {}) if relay else None,
+                          follow=follows.get(source.slug))
         if args.json:
             _print_json(row)
         else:

@@ -26,7 +26,8 @@ async def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
         if not agg.relay_targets_enabled():
             print(
                 "relay: no target is both configured (relay: in sources.yaml) and credentialed "
-                "(MASTODON_ACCESS_TOKEN, or BLUESKY_HANDLE and BLUESKY_APP_PASSWORD)",
+                "(MASTODON_ACCESS_TOKEN, or BLUESKY_HANDLE and BLUESKY_APP_PASSWORD), "
+                "and no ActivityPub actor (activitypub: in sources.yaml with AGGREGATOR_BASE_URL)",
                 file=sys.stderr,
             )
             return 2

@@ -29,6 +29,11 @@ class SeenRepo:
             taken = conn.execute(update(SEEN).where(SEEN.c.key == key, SEEN.c.expires <= now).values(expires=expires))
             return bool(taken.rowcount)
 
+    def forget(self, key: str) -> None:
+        """Drop ``key`` (the handler failed: the sender's retry must not look like a replay)."""
+        with self.db.write() as conn:
+            conn.execute(delete(SEEN).where(SEEN.c.key == key))
+
     def purge(self) -> int:
         """Drop expired records; returns how many."""
         with self.db.write() as conn:

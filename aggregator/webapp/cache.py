@@ -25,7 +25,8 @@ from .i18n import UI_PARAM
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Routes that must always tell the truth now, or that are files already.
-UNCACHED_PREFIXES = ("/healthz", "/metrics", "/static/", "/favicon.ico")
+#: The ActivityPub routes (``fediverse/routes.py``) answer by the Accept header, which the key ignores.
+UNCACHED_PREFIXES = ("/healthz", "/metrics", "/static/", "/favicon.ico", "/ap/", "/.well-known/", "/nodeinfo/")
 CONDITIONAL_HEADERS = ("If-None-Match", "If-Modified-Since")
 
 

@@ -6,7 +6,7 @@ Read-only by construction: nothing here writes. The search index's side is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from ..model import SourceConfig, SourceState, StoredEntry
@@ -39,6 +39,21 @@ class OutboxReads(Protocol):
     def status_by_source(self, source: str | None = None) -> dict[str, dict[str, dict[str, Any]]]: ...
 
 
+class FollowState(Protocol):
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def state(self) -> str: ...
+
+
+class FollowingReads(Protocol):
+    def all(self, local_actor: str | None = None) -> Sequence[FollowState]: ...
+
+
+class DeliveryReads(Protocol):
+    def status_by_source(self, source: str | None = None) -> dict[str, dict[str, Any]]: ...
+
+
 class ReadStore(Protocol):
     """Entries, sources and the relay's status, as pages, feeds and the API show them."""
 
@@ -50,5 +65,11 @@ class ReadStore(Protocol):
 
     @property
     def outbox(self) -> OutboxReads: ...
+
+    @property
+    def ap_following(self) -> FollowingReads: ...
+
+    @property
+    def ap_deliveries(self) -> DeliveryReads: ...
 
     def ping(self) -> bool: ...
