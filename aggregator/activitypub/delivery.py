@@ -9,7 +9,7 @@ it through the transport, and records the outcome:
 * **temporary** (network, timeout, 408, 429, 5xx): back to ``pending`` after an exponential
   back-off with jitter (1 min, 2, 4 … at most 6 h; ``Retry-After`` honoured), and the inbox is
   held back as long, so its other deliveries wait too instead of knocking in turn. After
-  ``max_attempts`` the delivery fails. An inbox failing for ``dead_after`` (3 days) is given
+  ``max_attempts`` (a safety net) the delivery fails. An inbox failing for ``dead_after`` (3 days) is given
   up: its pending deliveries fail, and it is probed once a day with whatever is queued for
   it; the first success revives it.
 * **permanent** (other 4xx, a refused address): ``failed`` at once.
@@ -98,7 +98,7 @@ class FanoutSettings:
     backoff_base: float = 60.0
     backoff_max: float = 6 * 3600.0
     jitter: float = 0.2  # each wait is multiplied by 1 ± this
-    max_attempts: int = 12  # about a day and a half of retries
+    max_attempts: int = 30  # a safety net: the inbox is given up first (dead_after)
     dead_after: float = 3 * 86400.0  # an inbox failing this long is given up
     probe_every: float = 86400.0  # and probed this often afterwards
     stale_after: float = 120.0  # a ``sending`` row untouched this long belongs to a dead process
