@@ -24,11 +24,12 @@ mis-signed request never leaves a trace.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -112,6 +113,10 @@ class ReplayGuard(Protocol):
         """Record ``key``; True when it was not known yet (False: a replay)."""
         ...
 
+    def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
+        """``remember`` for several keys at once (one transaction for a store)."""
+        ...
+
     def forget(self, key: str) -> None:
         """Drop ``key`` (handling failed, so the sender's retry is not a replay)."""
         ...
@@ -135,6 +140,9 @@ class MemoryReplayGuard:
         while len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
         return True
+
+    def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
+        return [self.remember(key, expires) for key, expires in keys]
 
     def forget(self, key: str) -> None:
         self._seen.pop(key, None)
@@ -267,8 +275,9 @@ class Inbox:
             raise UnauthenticatedActivityError("the activity id is not on the actor's origin", reason="foreign_id")
         expires = now + timedelta(seconds=self.settings.remember)
         keys = _replay_keys(message, activity)
-        new_signature = self.replay.remember(keys[0], now + timedelta(seconds=2 * self.settings.window))
-        new_id = self.replay.remember(keys[1], expires)
+        # In a thread: the guard is a database write, and other requests can be verified meanwhile.
+        new_signature, new_id = await asyncio.to_thread(
+            self.replay.remember_all, [(keys[0], now + timedelta(seconds=2 * self.settings.window)), (keys[1], expires)])
         return Accepted(
             activity=activity, actor=actor, key_id=verified.key.key_id, scheme=verified.scheme,
             duplicate=not (new_signature and new_id), replay_keys=keys if new_signature and new_id else (),

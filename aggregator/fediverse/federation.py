@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from .. import logs
 from ..activitypub.delivery import Fanout, FanoutSettings
 from ..activitypub.documents import ActorProfile, Document, Urls
 from ..activitypub.following import Follows
-from ..activitypub.handlers import ActivityHandler, purge_blocked
+from ..activitypub.handlers import ActivityHandler, FollowingBook, purge_blocked
 from ..activitypub.inbox import DomainBlocklist, Inbox, InboxSettings, RateLimiter
 from ..activitypub.keys import KeyPair, actor_keypair
 from ..activitypub.remote import Directory
@@ -41,6 +42,39 @@ def actor_profile(config: ActivityPubConfig) -> ActorProfile:
         media_type = next((t for ext, t in _IMAGE_TYPES.items() if path.endswith(ext)), None)
     return ActorProfile(username=config.username, name=config.name or config.username, summary=config.summary,
                         icon_url=config.avatar, icon_media_type=media_type)
+
+
+class RecentFollowing:
+    """The handler's ``FollowingBook`` with two seconds of memory for ``following_state``.
+
+    Every Create, Update, Delete and Announce that reaches the inbox asks whether we follow
+    its actor; a busy inbox would ask the database for each. A state we change here
+    (Accept, Reject) is forgotten at once; one changed by another process (a new Follow sent
+    by ``crawl``) is seen within the two seconds.
+    """
+
+    def __init__(self, book: FollowingBook, *, ttl: float = 2.0, clock: Callable[[], float] = time.monotonic):
+        self.book = book
+        self.ttl = ttl
+        self.clock = clock
+        self._states: dict[tuple[str, str], tuple[float, str | None]] = {}
+
+    def following_state(self, *, local_actor: str, remote_actor: str) -> str | None:
+        key = (local_actor, remote_actor)
+        now = self.clock()
+        hit = self._states.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        state = self.book.following_state(local_actor=local_actor, remote_actor=remote_actor)
+        if len(self._states) > 10_000:
+            self._states.clear()
+        self._states[key] = (now, state)
+        return state
+
+    def set_following_state(self, *, local_actor: str, remote_actor: str, state: str, follow_id: str | None = None) -> bool:
+        self._states.pop((local_actor, remote_actor), None)
+        return self.book.set_following_state(local_actor=local_actor, remote_actor=remote_actor, state=state,
+                                             follow_id=follow_id)
 
 
 @dataclass
@@ -116,7 +150,7 @@ def build_federation(
     async def send(inbox_url: str, activity: Document) -> None:
         await federation.send(inbox_url, activity)
 
-    handler = ActivityHandler(urls=urls, followers=store.ap_followers, following=store.ap_following,
+    handler = ActivityHandler(urls=urls, followers=store.ap_followers, following=RecentFollowing(store.ap_following),
                               directory=directory, send=send, on_post=incoming, clock=clock)
     federation = Federation(
         urls=urls, profile=profile, keys=keys, store=store, config=config, transport=transport, directory=directory,

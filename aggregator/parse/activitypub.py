@@ -132,7 +132,8 @@ def parse_activitypub_object(
         author: a display name for the author, when the caller knows one.
     """
     object_id = _id(obj.get("id"))
-    if object_id is None or obj.get("type") not in POST_TYPES:
+    kind_name = obj.get("type")
+    if object_id is None or not isinstance(kind_name, str) or kind_name not in POST_TYPES:
         return None
     if not is_public(obj) or (boost is not None and ("to" in boost or "cc" in boost) and not is_public(boost)):
         return None

@@ -123,11 +123,14 @@ def test_inbox_health_backoff_death_and_resurrection(store: Store, clock: Frozen
     repo.publish(local_actor=urls.actor, activity=activities.create(urls, story), inboxes=[inbox])
     assert repo.claim(clock.now) == []  # the inbox is held until its next attempt
     clock.advance(days=8)
-    health = repo.inbox_failed(inbox, error="timeout", next_attempt=clock.now, dead_after=timedelta(days=7))
+    health = repo.inbox_failed(inbox, error="timeout", next_attempt=clock.now, dead_after=timedelta(days=7),
+                               dead_retry=clock.now + timedelta(days=1))
     assert health.failures == 2 and health.dead_since == clock.now
     assert repo.dead_inboxes() == [inbox]
-    assert repo.claim(clock.now) == []  # dead inboxes are skipped
-    repo.inbox_succeeded(inbox)
+    assert repo.claim(clock.now) == []  # a dead inbox is held until its next probe
+    clock.advance(days=1)
+    [probe] = repo.claim(clock.now)
+    assert probe.inbox == inbox
+    repo.inbox_succeeded(inbox)  # it answered: alive again
     health = repo.inbox_health(inbox)
     assert health is not None and (health.failures, health.dead_since, health.last_success) == (0, None, clock.now)
-    assert [d.inbox for d in repo.claim(clock.now)] == [inbox]
