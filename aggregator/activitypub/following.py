@@ -164,6 +164,41 @@ class Follows:
             log.info("activitypub.follow_again", source=slug, actor=actor_id)
         return actor_id, record.state
 
+    async def recent_posts(self, actor_id: str, *, limit: int = 20) -> list[Mapping[str, Any]]:
+        """The objects of the actor's latest ``Create`` activities, from its outbox (best effort).
+
+        Read at each crawl of the source: the posts published before our Follow (a new
+        source is not empty), and any push we missed. Only objects on the actor's own origin
+        and attributed to it are kept (an outbox can embed anything); boosts are left to the
+        pushes. Errors give an empty list: the follow is what matters.
+        """
+        try:
+            actor_doc = await self.fetch_json(actor_id)
+            outbox = actor_doc.get("outbox")
+            if not isinstance(outbox, str) or origin_of(outbox) != origin_of(actor_id):
+                return []
+            collection = await self.fetch_json(outbox)
+            page: Any = collection.get("first")
+            if isinstance(page, str):
+                if origin_of(page) != origin_of(actor_id):
+                    return []
+                page = await self.fetch_json(page)
+            items = page.get("orderedItems") if isinstance(page, Mapping) else collection.get("orderedItems")
+        except RemoteError as exc:
+            log.info("activitypub.outbox_unreadable", actor=actor_id, error=str(exc))
+            return []
+        posts: list[Mapping[str, Any]] = []
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, Mapping) or item.get("type") != "Create":
+                continue
+            obj = item.get("object")
+            if isinstance(obj, Mapping) and isinstance(obj.get("id"), str) and origin_of(obj["id"]) == origin_of(actor_id) \
+                    and _id(obj.get("attributedTo")) == actor_id:
+                posts.append(obj)
+            if len(posts) >= limit:
+                break
+        return posts
+
     async def prune(self, configured: Mapping[str, str | None]) -> int:
         """Undo the follows of sources no longer configured; ``configured``: slug -> actor URL (or None).
 
@@ -197,3 +232,8 @@ class Follows:
                 self.on_queued()
             log.info("activitypub.follow_queued", inbox=inbox, error=str(exc))
 
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) else None

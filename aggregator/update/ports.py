@@ -6,9 +6,9 @@ so the seam is visible and checked by mypy at the composition root (``factory.py
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..model import Decision, ExistingEntry, SourceState
 from ..store import SaveResult
@@ -61,4 +61,8 @@ class ActorFollows(Protocol):
 
     async def ensure(self, slug: str, *, actor: str | None, account: str | None, url: str | None = None) -> tuple[str, str]:
         """Follow unless we do: ``(actor id, state)``; raises RemoteError when the actor cannot be had."""
+        ...
+
+    async def recent_posts(self, actor_id: str, *, limit: int = 20) -> list[Mapping[str, Any]]:
+        """The actor's latest posts from its outbox (best effort: empty when unreadable)."""
         ...

@@ -14,6 +14,7 @@ from ..fetch.bluesky import BlueskyAppView
 from ..fetch.client import HttpClient
 from ..fetch.mastodon import MastodonApi, mastodon_api_base, mastodon_rss_url
 from ..model import CrawlSettings, FeedData, FetchResult, ParsedFeed, SourceConfig, SourceState
+from ..parse.activitypub import parse_activitypub_object
 from ..parse.bluesky import parse_bluesky_feed
 from ..parse.discovery import discover_feeds, looks_like_html
 from ..parse.mastodon import parse_mastodon_statuses
@@ -142,9 +143,13 @@ class Retriever:
 
     async def _activitypub(self, source: SourceConfig, state: SourceState) -> Retrieved:
         """Pushed, not fetched: the actor's posts reach our inbox once we follow it, so
-        "retrieving" the source means making sure our Follow was sent (docs/activitypub.md)."""
+        "retrieving" the source means making sure our Follow was sent (docs/activitypub.md),
+        and reading the first page of its outbox: what came before the follow, and any push
+        that was missed (the write path drops what it already has)."""
         if self.follows is None:
             raise ParseError("activitypub sources need the activitypub: section of sources.yaml and AGGREGATOR_BASE_URL")
         actor_id, _state = await self.follows.ensure(
             source.slug, actor=source.actor, account=source.account, url=source.url)
-        return Retrieved(ParsedFeed(FeedData(link=actor_id, version="activitypub"), ()), None, actor_id)
+        posts = await self.follows.recent_posts(actor_id)
+        entries = tuple(e for e in (parse_activitypub_object(p) for p in posts) if e is not None)
+        return Retrieved(ParsedFeed(FeedData(link=actor_id, version="activitypub"), entries), None, actor_id)
