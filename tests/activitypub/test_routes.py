@@ -240,3 +240,21 @@ async def test_concurrent_follows_from_one_server(instance: Instance, mallory: R
     posts = [mallory.post(instance.inbox, mallory.activity("Follow", instance.actor, suffix=str(i))) for i in range(5)]
     assert [s for s, _ in await asyncio.gather(*posts)] == [202] * 5
     assert len(instance.store.ap_followers.all(instance.actor)) == 1
+
+
+async def test_source_pages_show_follows_and_deliveries(store: Store, mallory: RemoteActor) -> None:
+    alice = SourceConfig(slug="alice", name="Alice", kind="activitypub", actor="https://social.example/users/alice")
+    config = replace(CONFIG, sources=(SOURCE, alice))
+    async with running_instance(store, config) as inst:
+        store.ap_following.follow(local_actor=inst.actor, remote_actor=alice.actor or "", follow_id="f", source="alice")
+        store.ap_followers.add_follower(local_actor=inst.actor, actor_id=mallory.actor, inbox=mallory.inbox,
+                                        shared_inbox=None, follow_id="g")
+        store_entries(store, SOURCE, [article(1)], targets=inst.agg.relay_policy().targets)
+        await (await inst.agg.relay()).run_once()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{inst.base}/sources?ui=en") as r:
+                page = await r.text()
+            assert "follow requested, awaiting an answer" in page and "social.example/users/alice" in page
+            async with http.get(f"{inst.base}/sources/media?ui=fr") as r:
+                page = await r.text()
+            assert "ActivityPub" in page and "1 remises aux serveurs des abonnés" in page
