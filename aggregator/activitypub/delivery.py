@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from .. import logs
 from ..errors import AggregatorError, RemoteError
 from ..model import Clock, utcnow
+from .batching import GroupCommit
 from .remote import domain_of
 
 log = logs.get("aggregator.activitypub.delivery")
@@ -68,7 +69,7 @@ class DeliveryQueue(Protocol):
 
     def claim(self, now: datetime, *, limit: int = 100, activity_id: str | None = None) -> Sequence[QueuedDelivery]: ...
 
-    def delivered(self, delivery_id: int) -> bool: ...
+    def delivered_many(self, delivery_ids: list[int]) -> list[bool]: ...
 
     def retry(self, delivery_id: int, *, next_attempt: datetime, error: str, count_attempt: bool = True) -> bool: ...
 
@@ -131,6 +132,8 @@ class Fanout:
         self._lock = asyncio.Lock()
         self._in_flight: set[int] = set()
         self._healthy: set[str] = set()  # inboxes this process saw succeed since their last failure
+        #: 2xx that come in together are recorded in one transaction.
+        self._delivered: GroupCommit[int, bool] = GroupCommit(queue.delivered_many)
 
     # -- publishing helpers -------------------------------------------------------------
 
@@ -202,7 +205,7 @@ class Fanout:
             await self.poster.post(d.inbox, d.payload)
         except RemoteError as exc:
             return await self._failed(d, exc)
-        await asyncio.to_thread(self.queue.delivered, d.id)
+        await self._delivered.submit([d.id])
         if d.inbox not in self._healthy:
             await asyncio.to_thread(self.queue.inbox_succeeded, d.inbox)
             self._healthy.add(d.inbox)

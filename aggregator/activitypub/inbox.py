@@ -24,7 +24,6 @@ mis-signed request never leaves a trace.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -50,6 +49,7 @@ from ..errors import (
     UnknownKeyError,
 )
 from ..model import Clock, utcnow
+from .batching import GroupCommit
 from .remote import domain_of, id_of, origin_of
 from .signatures import DEFAULT_WINDOW, KeyResolver, Message, Scheme, parse_cavage, verify
 
@@ -109,12 +109,8 @@ class Accepted:
 class ReplayGuard(Protocol):
     """Remembers keys (activity ids, signatures) until they expire."""
 
-    def remember(self, key: str, expires: datetime) -> bool:
-        """Record ``key``; True when it was not known yet (False: a replay)."""
-        ...
-
-    def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
-        """``remember`` for several keys at once (one transaction for a store)."""
+    async def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
+        """Record each key until its expiry; True for a key not known yet (False: a replay)."""
         ...
 
     def forget(self, key: str) -> None:
@@ -141,11 +137,34 @@ class MemoryReplayGuard:
             self._seen.popitem(last=False)
         return True
 
-    def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
+    async def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
         return [self.remember(key, expires) for key, expires in keys]
 
     def forget(self, key: str) -> None:
         self._seen.pop(key, None)
+
+
+class SeenKeys(Protocol):
+    """A store of remembered keys (``Store.ap_seen``): synchronous, one transaction per call."""
+
+    def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]: ...
+
+    def forget(self, key: str) -> None: ...
+
+
+class StoredReplayGuard:
+    """The :class:`ReplayGuard` over the database: what concurrent requests remember is
+    written in one transaction (``batching.GroupCommit``), in a thread."""
+
+    def __init__(self, seen: SeenKeys):
+        self.seen = seen
+        self.commits: GroupCommit[tuple[str, datetime], bool] = GroupCommit(seen.remember_all)
+
+    async def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
+        return await self.commits.submit(keys)
+
+    def forget(self, key: str) -> None:
+        self.seen.forget(key)
 
 
 class RateLimiter:
@@ -275,9 +294,8 @@ class Inbox:
             raise UnauthenticatedActivityError("the activity id is not on the actor's origin", reason="foreign_id")
         expires = now + timedelta(seconds=self.settings.remember)
         keys = _replay_keys(message, activity)
-        # In a thread: the guard is a database write, and other requests can be verified meanwhile.
-        new_signature, new_id = await asyncio.to_thread(
-            self.replay.remember_all, [(keys[0], now + timedelta(seconds=2 * self.settings.window)), (keys[1], expires)])
+        new_signature, new_id = await self.replay.remember_all(
+            [(keys[0], now + timedelta(seconds=2 * self.settings.window)), (keys[1], expires)])
         return Accepted(
             activity=activity, actor=actor, key_id=verified.key.key_id, scheme=verified.scheme,
             duplicate=not (new_signature and new_id), replay_keys=keys if new_signature and new_id else (),

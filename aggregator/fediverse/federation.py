@@ -17,7 +17,13 @@ from ..activitypub.delivery import Fanout, FanoutSettings
 from ..activitypub.documents import ActorProfile, Document, Urls
 from ..activitypub.following import Follows
 from ..activitypub.handlers import ActivityHandler, FollowingBook, purge_blocked
-from ..activitypub.inbox import DomainBlocklist, Inbox, InboxSettings, RateLimiter
+from ..activitypub.inbox import (
+    DomainBlocklist,
+    Inbox,
+    InboxSettings,
+    RateLimiter,
+    StoredReplayGuard,
+)
 from ..activitypub.keys import KeyPair, actor_keypair
 from ..activitypub.remote import Directory
 from ..activitypub.transport import Signer, Transport, make_session
@@ -138,7 +144,7 @@ def build_federation(
     directory = Directory(transport.get)
     blocklist = DomainBlocklist(config.activitypub.blocked_domains)
     settings = inbox or InboxSettings()
-    pipeline = Inbox(resolver=directory, replay=store.ap_seen, limiter=RateLimiter(settings.rate, settings.burst),
+    pipeline = Inbox(resolver=directory, replay=StoredReplayGuard(store.ap_seen), limiter=RateLimiter(settings.rate, settings.burst),
                      blocked=blocklist, settings=settings, clock=clock)
     incoming = IncomingPosts(urls=urls, store=store, sources={s.slug: s for s in config.sources}, policy=policy,
                              fetch_object=_fetch_object(directory), clock=clock)

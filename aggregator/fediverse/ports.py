@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from ..activitypub.delivery import DeliveryQueue
 from ..activitypub.following import FollowRecords, Publisher
 from ..activitypub.handlers import FollowerBook, FollowingBook
-from ..activitypub.inbox import ReplayGuard
+from ..activitypub.inbox import SeenKeys
 from ..activitypub.keys import KeyStore
 from ..model import SourceConfig, StoredEntry
 from ..relay.activitypub import ActivityLog, FollowerInboxes
@@ -34,7 +34,7 @@ class DeliveriesTable(DeliveryQueue, Publisher, ActivityLog, Protocol):
     def outbox_page(self, local_actor: str, *, offset: int, limit: int) -> list[dict[str, Any]]: ...
 
 
-class SeenTable(ReplayGuard, Protocol):
+class SeenTable(SeenKeys, Protocol):
     def purge(self) -> int: ...
 
 

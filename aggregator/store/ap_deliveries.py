@@ -157,16 +157,15 @@ class ActivityDeliveryRepo:
         )
         if activity_id is not None:
             due = due.where(D.c.activity == select(A.c.id).where(A.c.activity_id == activity_id).scalar_subquery())
-        claimed: list[int] = []
         with self.db.write() as conn:
-            for (row_id,) in conn.execute(due).all():
-                result = conn.execute(
-                    update(D).where(D.c.id == row_id, D.c.state == "pending")
-                    .values(state="sending", attempts=D.c.attempts + 1, updated=now)
-                )
-                if result.rowcount:
-                    claimed.append(row_id)
-        return self._deliveries(claimed)
+            ids = [row_id for (row_id,) in conn.execute(due).all()]
+            if not ids:
+                return []
+            claimed = [r[0] for r in conn.execute(
+                update(D).where(D.c.id.in_(ids), D.c.state == "pending")
+                .values(state="sending", attempts=D.c.attempts + 1, updated=now).returning(D.c.id)
+            )]
+        return self._deliveries(sorted(claimed))
 
     def _deliveries(self, ids: list[int]) -> list[Delivery]:
         if not ids:
@@ -235,7 +234,16 @@ class ActivityDeliveryRepo:
         return out
 
     def delivered(self, delivery_id: int) -> bool:
-        return self._move(delivery_id, "sending", state="delivered", last_error=None)
+        return self.delivered_many([delivery_id])[0]
+
+    def delivered_many(self, delivery_ids: list[int]) -> list[bool]:
+        """Several 2xx in one transaction (the fan-out's group commit); True for each row moved."""
+        with self.db.write() as conn:
+            moved = {r[0] for r in conn.execute(
+                update(D).where(D.c.id.in_(delivery_ids), D.c.state == "sending")
+                .values(state="delivered", last_error=None, updated=self.db.clock()).returning(D.c.id)
+            )}
+        return [i in moved for i in delivery_ids]
 
     def retry(self, delivery_id: int, *, next_attempt: datetime, error: str, count_attempt: bool = True) -> bool:
         """Back to ``pending``; ``count_attempt=False`` gives the claimed attempt back (not tried)."""

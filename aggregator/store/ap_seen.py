@@ -36,6 +36,7 @@ class SeenRepo:
             for key, expires in keys:
                 if key in new:
                     out.append(True)
+                    new.discard(key)  # the same key twice in one batch: the second is a replay
                     continue
                 # Known: only an expired record may be taken over (one conditional update).
                 taken = conn.execute(update(SEEN).where(SEEN.c.key == key, SEEN.c.expires <= now).values(expires=expires))

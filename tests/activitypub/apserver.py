@@ -25,6 +25,7 @@ from aggregator.activitypub.inbox import (
     InboxRequest,
     InboxSettings,
     RateLimiter,
+    StoredReplayGuard,
 )
 from aggregator.activitypub.keys import actor_keypair
 from aggregator.activitypub.remote import Directory
@@ -128,7 +129,7 @@ async def running_server(store: Store, *, blocked: tuple[str, ...] = (), setting
     transport = Transport(session, Signer(urls.key_id, keys.private_key()), allow_private=True)
     directory = Directory(transport.get)
     settings = settings or InboxSettings()
-    inbox = Inbox(resolver=directory, replay=store.ap_seen, limiter=RateLimiter(settings.rate, settings.burst),
+    inbox = Inbox(resolver=directory, replay=StoredReplayGuard(store.ap_seen), limiter=RateLimiter(settings.rate, settings.burst),
                   blocked=DomainBlocklist(blocked), settings=settings)
     posts: list[IncomingPost] = []
 
