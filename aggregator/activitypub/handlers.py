@@ -215,7 +215,8 @@ class ActivityHandler:
             outcome = await self._post(kind.lower(), activity, actor)  # type: ignore[arg-type]
         else:
             outcome = Outcome("ignored", f"type_{kind}")
-        log.info("activitypub.inbox", extra={"fields": {
+        # What changed something is worth a line; the ignored traffic of a busy inbox is not.
+        log.log(logging.DEBUG if outcome.action == "ignored" else logging.INFO, "activitypub.inbox", extra={"fields": {
             "type": kind, "actor": actor, "action": outcome.action, "reason": outcome.reason,
         }})
         return outcome
