@@ -30,9 +30,10 @@ SOURCES = 500
 HOSTS = 50  # 10 sources per host: one pass takes about 10 s of per-host spacing
 DELAY = 1.0  # the HTTP client's default per-host spacing
 # The request log is stamped when this process's event loop gets to a request: on a
-# loaded 2-core machine that can lag a few hundred ms behind the client's booked start.
-# Without shared slots most hosts show gaps under 0.2 s, so 0.7 s still tells them apart.
-TOLERANCE = 0.3
+# loaded 2-core machine that lags up to about 0.45 s behind the client's booked start
+# (gaps of 0.58-0.69 s were seen with the load average above 8, with shared slots working).
+# Without shared slots most hosts show gaps under 0.2 s, so 0.5 s still tells them apart.
+TOLERANCE = 0.5
 
 
 async def until(predicate: Callable[[], bool], timeout: float, what: str, procs: list[Proc] = ()) -> None:  # type: ignore[assignment]
