@@ -176,22 +176,30 @@ def no_errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
             for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
-async def test_parameters_paths_methods_and_bodies(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+async def test_parameters_paths_methods_and_bodies(site: Site, store: Store, caplog: pytest.LogCaptureFixture) -> None:
     """Every hostile value in a parameter of every route, in every path parameter; every
-    method on every route; hostile bodies wherever a method takes one."""
+    method on every route; hostile bodies wherever a method takes one.
+
+    On PostgreSQL (the same app over another database) only what reaches the database is
+    sent again: every (parameter, value) pair on the views, and the path parameters.
+    """
     caplog.set_level(logging.WARNING)
+    everything = store.dialect != "postgresql"
     requests: list[tuple[Any, ...]] = []
     for r_index, route in enumerate(site.routes):
+        if not everything and not route.params:
+            continue
         path = site.sample_path(route)
         for v_index, value in enumerate(hostile.VALUES):
             # every route gets every value, in a parameter that changes from value to value
             param = hostile.PARAMS[(v_index + r_index) % len(hostile.PARAMS)]
-            requests.append((f"{route.name} ?{param}={value[:60]}", "GET", f"{path}?{param}={value}"))
+            if everything:
+                requests.append((f"{route.name} ?{param}={value[:60]}", "GET", f"{path}?{param}={value}"))
             # and in each of its path parameters
             for name in route.params:
                 hostile_path = route.path({p: SAMPLES.get(p, "x") for p in route.params} | {name: value or "%20"})
                 requests.append((f"{route.name} {{{name}}}={value[:60]}", "GET", hostile_path))
-        for method in hostile.METHODS:
+        for method in hostile.METHODS if everything else ():
             requests.append((f"{route.name} {method}", method, path))
         for method in route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
             for ctype, body in hostile.BODIES:
