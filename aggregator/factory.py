@@ -54,7 +54,7 @@ class Tuning:
             the event loop's thread).
         per_host_delay: seconds between two requests to one host; None: ``settings:`` in
             ``sources.yaml`` decides.
-        crawl_owner: the name this process leases sources under (default host:pid).
+        crawl_owner: the name this process leases sources under (default host:pid+start, update/owners.py).
     """
 
     parse_workers: int | None = None
@@ -193,7 +193,7 @@ class Aggregator:
         """The readers' web application over this store and index."""
         return create_app(
             store=self.store, config=self.config, index=self.index() if with_index else None, clock=self.clock,
-            cache_seconds=self.tuning.page_cache_seconds,
+            cache_seconds=self.tuning.page_cache_seconds, base_url=self.settings.base_url,
         )
 
 

@@ -60,7 +60,11 @@ async def start_web(agg: Aggregator, host: str, port: int) -> Any:
     """Serve the web application; returns the runner to clean up."""
     from aiohttp import web
 
-    runner = web.AppRunner(agg.web_app(), access_log=None)
+    from .webapp.server_log import server_logger
+
+    # No access log (readers' requests are not recorded); malformed requests: one short
+    # rate-limited warning each instead of aiohttp's traceback (webapp/server_log.py).
+    runner = web.AppRunner(agg.web_app(), access_log=None, logger=server_logger())
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import socket
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from .. import logs
 from ..errors import AggregatorError, FetchError
 from ..model import Clock, Config, SourceConfig, SourceState, utcnow
 from .ingest import RelayPolicy, ingest
+from .owners import dead_here, process_owner
 from .ports import CrawlStore
 from .retrieve import Retrieved, Retriever
 from .schedule import failure_interval, jittered, success_interval
@@ -60,8 +59,12 @@ class CrawlReport:
 
 
 def worker_name() -> str:
-    """Identifies this process in source leases (several crawlers share PostgreSQL)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Identifies this process in source leases (several crawlers share PostgreSQL).
+
+    ``host:pid+start`` (owners.py): a crawler restarted on the same machine can tell that
+    the process holding a lease is gone and take its sources back at once.
+    """
+    return process_owner()
 
 
 class Crawler:
@@ -100,6 +103,7 @@ class Crawler:
         self.concurrency = concurrency
         self.shutdown_grace = shutdown_grace
         self.sources = {s.slug: s for s in config.sources}
+        self._reclaimed = False
 
     async def crawl(
         self,
@@ -115,6 +119,7 @@ class Crawler:
         the work without fetching a source twice.
         """
         started = time.monotonic()
+        await self.reclaim_dead_leases()
         pass_started = self.clock()
         report = CrawlReport()
         wanted = list(slugs) if slugs is not None else (list(self.sources) if every else None)
@@ -158,8 +163,26 @@ class Crawler:
                 await asyncio.to_thread(self.store.sources.record_not_modified_many, done)
                 await asyncio.to_thread(self.store.sources.release, self.owner)
         report.seconds = time.monotonic() - started
-        log.info("crawl.pass", **report.as_json())
+        # an idle loop says nothing (it would say it every time it wakes up)
+        (log.info if report.outcomes else log.debug)("crawl.pass", **report.as_json())
         return report
+
+    async def reclaim_dead_leases(self) -> None:
+        """Once per process, first thing: take back the leases of dead crawlers of this machine.
+
+        After a crash (SIGKILL, OOM, power cut) the restarted crawler would otherwise wait
+        for the dead one's leases to run out (``lease_seconds``, 10 minutes by default).
+        Only owners certainly dead are concerned (owners.py); other machines' leases run
+        out as before.
+        """
+        if self._reclaimed:
+            return
+        leased = await asyncio.to_thread(self.store.sources.leased, self.clock())
+        for owner in sorted({owner for owner, _ in leased.values()} - {self.owner}):
+            if dead_here(owner):
+                count = await asyncio.to_thread(self.store.sources.release, owner)
+                log.info("crawl.reclaimed", owner=owner, sources=count)
+        self._reclaimed = True
 
     async def _run_batch(self, coros: list[Coroutine[Any, Any, SourceOutcome | None]], stop: asyncio.Event | None) -> None:
         """Run one leased batch; on ``stop``, a short grace for work in flight, then cancel.
@@ -283,11 +306,21 @@ class Crawler:
         return SourceOutcome(source.slug, "failed", error=message)
 
     def next_due(self) -> datetime | None:
-        """When the earliest source is due again (the worker sleeps until then)."""
-        due = [s.next_fetch for s in self.store.sources.states() if not s.disabled and s.slug in self.sources]
-        if any(d is None for d in due):
-            return self.clock()
-        return min((d for d in due if d is not None), default=None)
+        """When the earliest source is due again (the worker sleeps until then).
+
+        A source another process holds is due for us when its lease runs out, not before:
+        waking up for it would only find it leased (and loop every second until then).
+        """
+        now = self.clock()
+        leased = self.store.sources.leased(now)
+        due = []
+        for state in self.store.sources.states():
+            if state.disabled or state.slug not in self.sources:
+                continue
+            at = state.next_fetch or now
+            owner, until = leased.get(state.slug, (self.owner, at))
+            due.append(max(at, until) if owner != self.owner else at)
+        return min(due, default=None)
 
     async def run_forever(self, stop: asyncio.Event, *, idle: float = 60.0) -> None:
         """Crawl due sources until ``stop`` is set; a bug in one pass is logged, not fatal."""

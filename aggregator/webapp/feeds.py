@@ -1,12 +1,13 @@
 """Atom 1.0 (RFC 4287) and JSON Feed 1.1 documents of any view, built from stored entries.
 
-Pure functions: the views gather entries and URLs, these only serialize. Summaries are the
-stored sanitized HTML; titles and names are text and escaped by the serializers.
+Pure functions: the views gather entries and paths, these only serialize. Summaries are the
+stored sanitized HTML; titles and names are text and escaped by the serializers. Links and
+ids come from ``PublicUrls`` (urls.py): absolute under the configured base URL, else
+relative links, ``urn:uuid:`` ids and no optional JSON Feed URLs.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from ..model import SourceConfig, StoredEntry
-from .render import iso, safe_url
+from .http import json_bytes
+from .render import iso, path_segment, safe_url
+from .urls import PublicUrls
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -28,22 +31,28 @@ def _x(text: str | None) -> str:
 
 @dataclass(frozen=True)
 class FeedMeta:
+    """A feed's facts; the ``*_path`` members are paths from the site's root, with a query."""
+
     title: str
-    self_url: str  # this feed, with its filters
-    html_url: str  # the page of the same view
-    feed_id: str
+    self_path: str  # this feed, with its filters and cursor
+    html_path: str  # the page of the same view
+    id_path: str  # this feed, with its filters (not the cursor: every page is one feed)
     updated: datetime
-    next_url: str | None = None
+    next_path: str | None = None
     description: str | None = None
     language: str | None = None
 
 
-def entry_id(entry: StoredEntry, base: str) -> str:
+def entry_id(entry: StoredEntry, urls: PublicUrls) -> str:
     """A stable IRI per entry: the original link when it is a web URL."""
-    return safe_url(entry.url) or f"{base}/#item-{entry.id}"
+    return safe_url(entry.url) or urls.iri(f"/#item-{entry.id}")
 
 
-def atom(meta: FeedMeta, entries: Sequence[StoredEntry], sources: Mapping[str, SourceConfig], base: str) -> bytes:
+def source_path(slug: str) -> str:
+    return f"/sources/{path_segment(slug)}"
+
+
+def atom(meta: FeedMeta, entries: Sequence[StoredEntry], sources: Mapping[str, SourceConfig], urls: PublicUrls) -> bytes:
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -55,22 +64,22 @@ def atom(meta: FeedMeta, entries: Sequence[StoredEntry], sources: Mapping[str, S
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
     if meta.language:
         feed.set("{http://www.w3.org/XML/1998/namespace}lang", meta.language)
-    sub(feed, "id", meta.feed_id)
+    sub(feed, "id", urls.iri(meta.id_path))
     sub(feed, "title", meta.title)
     if meta.description:
         sub(feed, "subtitle", meta.description)
     sub(feed, "updated", iso(meta.updated))
-    sub(feed, "link", rel="self", type="application/atom+xml", href=meta.self_url)
-    sub(feed, "link", rel="alternate", type="text/html", href=meta.html_url)
-    if meta.next_url:
-        sub(feed, "link", rel="next", type="application/atom+xml", href=meta.next_url)  # RFC 5005 paging
+    sub(feed, "link", rel="self", type="application/atom+xml", href=urls.link(meta.self_path))
+    sub(feed, "link", rel="alternate", type="text/html", href=urls.link(meta.html_path))
+    if meta.next_path:
+        sub(feed, "link", rel="next", type="application/atom+xml", href=urls.link(meta.next_path))  # RFC 5005
     sub(feed, "generator", "aggregator")
     author = sub(feed, "author")
     sub(author, "name", meta.title)
     for e in entries:
         source = sources.get(e.source)
         item = sub(feed, "entry")
-        sub(item, "id", entry_id(e, base))
+        sub(item, "id", entry_id(e, urls))
         sub(item, "title", e.title or "…", type="text")
         url = safe_url(e.url)
         if url:
@@ -87,21 +96,21 @@ def atom(meta: FeedMeta, entries: Sequence[StoredEntry], sources: Mapping[str, S
             sub(item, "summary", e.summary, type="html")
         if source:
             src = sub(item, "source")
-            sub(src, "id", safe_url(source.url) or f"{base}/sources/{source.slug}")
+            sub(src, "id", safe_url(source.url) or urls.iri(source_path(source.slug)))
             sub(src, "title", source.name)
-            sub(src, "link", rel="alternate", href=f"{base}/sources/{source.slug}")
+            sub(src, "link", rel="alternate", href=urls.link(source_path(source.slug)))
             sub(src, "updated", iso(e.published))
         if e.language:
             item.set("{http://www.w3.org/XML/1998/namespace}lang", e.language)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8", xml_declaration=False)
 
 
-def json_feed(meta: FeedMeta, entries: Sequence[StoredEntry], sources: Mapping[str, SourceConfig], base: str) -> bytes:
+def json_feed(meta: FeedMeta, entries: Sequence[StoredEntry], sources: Mapping[str, SourceConfig], urls: PublicUrls) -> bytes:
     items = []
     for e in entries:
         source = sources.get(e.source)
         item: dict[str, object] = {
-            "id": entry_id(e, base),
+            "id": entry_id(e, urls),
             "title": e.title,
             "content_html": e.summary or "",
             "date_published": iso(e.published),
@@ -120,17 +129,17 @@ def json_feed(meta: FeedMeta, entries: Sequence[StoredEntry], sources: Mapping[s
         if e.language:
             item["language"] = e.language
         items.append(item)
-    doc: dict[str, object] = {
-        "version": JSONFEED_VERSION,
-        "title": meta.title,
-        "home_page_url": meta.html_url,
-        "feed_url": meta.self_url,
-        "items": items,
-    }
+    doc: dict[str, object] = {"version": JSONFEED_VERSION, "title": meta.title}
+    # JSON Feed's URL members are optional, and its readers expect absolute URLs: without
+    # a base URL they are left out (the feed then has no next page link either).
+    for name, path in (("home_page_url", meta.html_path), ("feed_url", meta.self_path), ("next_url", meta.next_path)):
+        url = urls.absolute(path) if path else None
+        if url:
+            doc[name] = url
+    doc["items"] = items
     if meta.description:
         doc["description"] = meta.description
     if meta.language:
         doc["language"] = meta.language
-    if meta.next_url:
-        doc["next_url"] = meta.next_url
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return json_bytes(doc)
+

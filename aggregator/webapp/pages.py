@@ -10,7 +10,7 @@ from aiohttp import web
 from .. import logs
 from ..errors import AggregatorError
 from ..store import Cursor
-from .context import base_context, in_thread, render_page, ui_locale
+from .context import base_context, in_thread, link_path, render_page, ui_locale
 from .data import Page, river_page, search_page, source_row, source_rows
 from .health_words import STATUS_WORDS, plain_error
 from .keys import INDEX, STORE
@@ -45,7 +45,7 @@ async def _river_view(request: web.Request, filters: Filters, template: str, **e
     page = await in_thread(request, river_page, request.app[STORE], filters, keyset_cursor(request), PAGE_SIZE)
     context = base_context(
         request, locale, filters=filters, page=page, feeds=feed_links(filters),
-        older_url=(request.path + query_string(filters.as_query() if template == "river.html" else {}, cursor=page.next_cursor))
+        older_url=(link_path(request) + query_string(filters.as_query() if template == "river.html" else {}, cursor=page.next_cursor))
         if page.next_cursor else None,
         first_page=request.query.get("cursor") is None,
         **extra,

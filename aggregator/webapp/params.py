@@ -15,6 +15,11 @@ from ..store import Cursor
 
 _LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: What this site's cursors look like once decoded: ``k<microseconds>.<entry id>`` or ``o<offset>``.
+_KEYSET = re.compile(r"^k(-?[0-9]{1,18})\.([0-9]{1,19})$")
+_OFFSET = re.compile(r"^o([0-9]{1,5})$")
+#: Entry ids are 64-bit signed integers in both databases; a larger one is no position of ours.
+MAX_ID = 2**63 - 1
 MAX_QUERY = 500
 MAX_TAG = 200
 
@@ -97,21 +102,24 @@ def _b64(text: str) -> str:
 
 
 def decode_cursor(raw: str | None) -> Cursor | int | None:
-    """A keyset ``Cursor``, a search offset (int), or None for the first page."""
+    """A keyset ``Cursor``, a search offset (int), or None for the first page.
+
+    Raises:
+        BadRequest: anything this site could not have handed out: malformed, or numbers
+            beyond what the databases hold (an id past 64 bits overflowed SQLite).
+    """
     if not raw:
         return None
     try:
         if len(raw) > 100:
             raise ValueError
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
-        if text.startswith("k"):
-            micros, entry_id = text[1:].split(".")
-            published = _EPOCH + timedelta(microseconds=int(micros))
-            return Cursor(published=published, id=int(entry_id))
-        if text.startswith("o"):
-            offset = int(text[1:])
-            if 0 <= offset <= 10_000:
-                return offset
+        keyset, offset = _KEYSET.match(text), _OFFSET.match(text)
+        if keyset and int(keyset.group(2)) <= MAX_ID:
+            published = _EPOCH + timedelta(microseconds=int(keyset.group(1)))  # OverflowError past year 9999
+            return Cursor(published=published, id=int(keyset.group(2)))
+        if offset and int(offset.group(1)) <= 10_000:
+            return int(offset.group(1))
     except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
         pass
     raise BadRequest("cursor: not a position this site gave out")

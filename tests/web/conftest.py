@@ -140,8 +140,8 @@ def filled(store: Store, clock: Any) -> Store:
 
 @pytest.fixture
 def make_client(aiohttp_client: Any, config: Config, clock: Any) -> Callable[..., Any]:
-    async def make(store: Store, index: Any = None) -> Any:
-        return await aiohttp_client(create_app(store=store, config=config, index=index, clock=clock))
+    async def make(store: Store, index: Any = None, *, base_url: str | None = None) -> Any:
+        return await aiohttp_client(create_app(store=store, config=config, index=index, clock=clock, base_url=base_url))
 
     return make
 
