@@ -35,7 +35,7 @@ from aggregator import service
 from aggregator.model import Config
 from aggregator.store import Store
 from aggregator.webapp import create_app
-from aggregator.webapp.server_log import PER_MINUTE
+from aggregator.webapp.server_log import NAME, PER_MINUTE, BadRequestLines
 from tests.building import aggregator_for
 from tests.conftest import free_port
 
@@ -150,6 +150,11 @@ async def site(store: Store, clock: Any, tmp_path: Path) -> AsyncIterator[Site]:
     config = Config(sources=SOURCES)
     async with aggregator_for(store, config, data_dir=tmp_path, base_url=BASE, page_cache_seconds=300.0) as agg:
         await asyncio.to_thread(agg.index().sync)
+        # The warning lines are rate-limited per process: give each server of this module a
+        # fresh allowance, as a newly started process has.
+        server_log = logging.getLogger(NAME)
+        for old in [f for f in server_log.filters if isinstance(f, BadRequestLines)]:
+            server_log.removeFilter(old)
         port = free_port()
         runner = await service.start_web(agg, "127.0.0.1", port)
         # the same application without the page cache: what every honest reader must get
