@@ -11,6 +11,7 @@ items`` never starts a parse pool.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 from collections.abc import AsyncIterator, Mapping
@@ -21,6 +22,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from . import logs
+from .config import ConfigChange, reloadable
 from .fetch.client import HttpClient
 from .index import SearchIndex, open_index
 from .model import Clock, Config, utcnow
@@ -87,6 +89,25 @@ class Aggregator:
     def config(self) -> Config:
         return self.settings.config
 
+    # -- configuration ----------------------------------------------------------------
+
+    async def reload(self, config: Config) -> ConfigChange:
+        """Run with a new ``sources.yaml`` (already validated) from now on.
+
+        The sources are mirrored into the store (the web, the relay and other processes
+        read them there) and the crawler, if built, takes the new configuration between
+        two batches. What only a restart can apply (the HTTP client's settings, the
+        relay's targets, the newsletter) keeps running as it was: ``restart_needed`` says
+        which (``config.reloadable``).
+        """
+        applied, change = reloadable(self.config, config)
+        if change.added or change.removed or change.changed:
+            await asyncio.to_thread(self.store.sources.sync, applied.sources)
+        self.settings = dataclasses.replace(self.settings, config=applied)
+        if self._crawler is not None:
+            self._crawler.reconfigure(applied)
+        return change
+
     # -- search ---------------------------------------------------------------------
 
     def index(self) -> SearchIndex:
@@ -129,11 +150,14 @@ class Aggregator:
             self._parse_pool = await self._stack.enter_async_context(ParsePool(workers))
         return self._parse_pool
 
+    async def retriever(self) -> Retriever:
+        """Fetch and parse one source of any kind (or discover a site's feed)."""
+        return Retriever(await self.http(), await self.parse_pool(), self.config.settings)
+
     async def crawler(self) -> Crawler:
         if self._crawler is None:
-            retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings)
             self._crawler = Crawler(
-                self.store, self.config, retriever, self.relay_policy(), clock=self.clock, rng=self.tuning.rng,
+                self.store, self.config, await self.retriever(), self.relay_policy(), clock=self.clock, rng=self.tuning.rng,
                 owner=self.tuning.crawl_owner, lease_seconds=self.settings.lease_seconds,
             )
         return self._crawler
