@@ -425,7 +425,7 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
             seen[source.slug] = index
             sources.append(source)
             if source.url and source.kind in ("feed", "site"):
-                key = _same_url_key(source.url)
+                key = same_url_key(source.url)
                 if key in urls:
                     other, other_slug = urls[key]
                     line = (_value_node(item, "url") or item).start_mark.line + 1
@@ -445,7 +445,7 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
     )
 
 
-def _same_url_key(url: str) -> str:
+def same_url_key(url: str) -> str:
     """URLs that fetch the same document: scheme and host in any case, a trailing slash or not."""
     parts = urlsplit(url.strip())
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/") or "/", parts.query, ""))

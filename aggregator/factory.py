@@ -27,9 +27,7 @@ from .fetch.client import HttpClient
 from .index import SearchIndex, open_index
 from .model import Clock, Config, utcnow
 from .relay import Relay, enabled_targets
-from .relay.bluesky import SESSION_KEY, BlueskyPoster
 from .relay.leader import RELAY_LOCK
-from .relay.mastodon import MastodonPoster
 from .relay.targets import Target
 from .settings import Settings
 from .store import LeaderLock, Store
@@ -178,16 +176,24 @@ class Aggregator:
         return self._card_http
 
     async def relay_targets(self) -> Mapping[str, Target]:
-        """The enabled targets, connected lazily (no login until the first post)."""
+        """The enabled targets, connected lazily (no login until the first post).
+
+        Their client libraries are imported here: they take seconds to import, and only
+        a process that posts needs them (``aggregator items`` does not).
+        """
         if self._targets is None:
             targets: dict[str, Target] = {}
             relay, credentials = self.config.relay, self.settings.credentials
             for name in self.relay_targets_enabled():
                 if name == "mastodon":
+                    from .relay.mastodon import MastodonPoster
+
                     assert relay.mastodon is not None and credentials.mastodon_token
                     targets[name] = MastodonPoster(relay.mastodon, credentials.mastodon_token,
                                                    user_agent=self.config.settings.user_agent, clock=self.clock)
                 else:
+                    from .relay.bluesky import BlueskyPoster
+
                     assert relay.bluesky is not None and credentials.bluesky_handle and credentials.bluesky_password
                     targets[name] = BlueskyPoster(
                         relay.bluesky, credentials.bluesky_handle, credentials.bluesky_password,
@@ -199,9 +205,13 @@ class Aggregator:
         return self._targets
 
     async def _load_bluesky_session(self) -> str | None:
+        from .relay.bluesky import SESSION_KEY
+
         return await asyncio.to_thread(self.store.meta.get, SESSION_KEY)
 
     async def _save_bluesky_session(self, value: str) -> None:
+        from .relay.bluesky import SESSION_KEY
+
         await asyncio.to_thread(self.store.meta.set, SESSION_KEY, value)
 
     async def relay(self) -> Relay:

@@ -8,8 +8,9 @@ import json
 import re
 import sys
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+from ..config import same_url_key
 from ..config_file import append_sources, remove_source
 from ..errors import ConfigError, FetchError, ParseError, UsageError
 from ..factory import make_aggregator
@@ -56,11 +57,6 @@ async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _same(url: str) -> str:
-    parts = urlsplit(url.strip())
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/") or "/", parts.query, ""))
-
-
 async def cmd_sources_add(settings: Settings, args: argparse.Namespace) -> int:
     """Discover, fetch once, show, then append to ``sources.yaml`` (comments and layout kept)."""
     url = args.url.strip()
@@ -82,10 +78,10 @@ async def cmd_sources_add(settings: Settings, args: argparse.Namespace) -> int:
     feed = found.parsed.feed
     feed_url = found.resolved_id
     page_url = found.page_url
-    configured = {_same(s.url): s for s in config.sources if s.url}
+    configured = {same_url_key(s.url): s for s in config.sources if s.url}
     for candidate in (feed_url, url):
-        if _same(candidate) in configured:
-            raise UsageError(f"{candidate} is already configured as {configured[_same(candidate)].slug}")
+        if same_url_key(candidate) in configured:
+            raise UsageError(f"{candidate} is already configured as {configured[same_url_key(candidate)].slug}")
     name = (args.name or feed.title or urlsplit(page_url or feed_url).hostname or "").strip()
     slug = args.slug or slugify(name)
     if not slug or slugify(slug) != slug:

@@ -122,4 +122,6 @@ def test_append_to_an_empty_list_and_refusals(tmp_path: Path) -> None:
         append_sources(path, [SourceConfig(slug="c", name="C", kind="feed", url="https://c.example/feed")])
     with pytest.raises(ConfigError, match="no source with slug zz"):
         remove_source(path, "zz")
+    with pytest.raises(ConfigError, match="a is the only source"):
+        remove_source(path, "a")
     assert path.read_text(encoding="utf-8") == flow
