@@ -11,6 +11,7 @@ items`` never starts a parse pool.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 from collections.abc import AsyncIterator, Mapping
@@ -21,13 +22,12 @@ from datetime import timedelta
 from aiohttp import web
 
 from . import logs
+from .config import ConfigChange, reloadable
 from .fetch.client import HttpClient
 from .index import SearchIndex, open_index
 from .model import Clock, Config, utcnow
 from .relay import Relay, enabled_targets
-from .relay.bluesky import SESSION_KEY, BlueskyPoster
 from .relay.leader import RELAY_LOCK
-from .relay.mastodon import MastodonPoster
 from .relay.targets import Target
 from .settings import Settings
 from .store import LeaderLock, Store
@@ -87,6 +87,25 @@ class Aggregator:
     def config(self) -> Config:
         return self.settings.config
 
+    # -- configuration ----------------------------------------------------------------
+
+    async def reload(self, config: Config) -> ConfigChange:
+        """Run with a new ``sources.yaml`` (already validated) from now on.
+
+        The sources are mirrored into the store (the web, the relay and other processes
+        read them there) and the crawler, if built, takes the new configuration between
+        two batches. What only a restart can apply (the HTTP client's settings, the
+        relay's targets, the newsletter) keeps running as it was: ``restart_needed`` says
+        which (``config.reloadable``).
+        """
+        applied, change = reloadable(self.config, config)
+        if change.added or change.removed or change.changed:
+            await asyncio.to_thread(self.store.sources.sync, applied.sources)
+        self.settings = dataclasses.replace(self.settings, config=applied)
+        if self._crawler is not None:
+            self._crawler.reconfigure(applied)
+        return change
+
     # -- search ---------------------------------------------------------------------
 
     def index(self) -> SearchIndex:
@@ -129,11 +148,14 @@ class Aggregator:
             self._parse_pool = await self._stack.enter_async_context(ParsePool(workers))
         return self._parse_pool
 
+    async def retriever(self) -> Retriever:
+        """Fetch and parse one source of any kind (or discover a site's feed)."""
+        return Retriever(await self.http(), await self.parse_pool(), self.config.settings)
+
     async def crawler(self) -> Crawler:
         if self._crawler is None:
-            retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings)
             self._crawler = Crawler(
-                self.store, self.config, retriever, self.relay_policy(), clock=self.clock, rng=self.tuning.rng,
+                self.store, self.config, await self.retriever(), self.relay_policy(), clock=self.clock, rng=self.tuning.rng,
                 owner=self.tuning.crawl_owner, lease_seconds=self.settings.lease_seconds,
             )
         return self._crawler
@@ -154,16 +176,24 @@ class Aggregator:
         return self._card_http
 
     async def relay_targets(self) -> Mapping[str, Target]:
-        """The enabled targets, connected lazily (no login until the first post)."""
+        """The enabled targets, connected lazily (no login until the first post).
+
+        Their client libraries are imported here: they take seconds to import, and only
+        a process that posts needs them (``aggregator items`` does not).
+        """
         if self._targets is None:
             targets: dict[str, Target] = {}
             relay, credentials = self.config.relay, self.settings.credentials
             for name in self.relay_targets_enabled():
                 if name == "mastodon":
+                    from .relay.mastodon import MastodonPoster
+
                     assert relay.mastodon is not None and credentials.mastodon_token
                     targets[name] = MastodonPoster(relay.mastodon, credentials.mastodon_token,
                                                    user_agent=self.config.settings.user_agent, clock=self.clock)
                 else:
+                    from .relay.bluesky import BlueskyPoster
+
                     assert relay.bluesky is not None and credentials.bluesky_handle and credentials.bluesky_password
                     targets[name] = BlueskyPoster(
                         relay.bluesky, credentials.bluesky_handle, credentials.bluesky_password,
@@ -175,9 +205,13 @@ class Aggregator:
         return self._targets
 
     async def _load_bluesky_session(self) -> str | None:
+        from .relay.bluesky import SESSION_KEY
+
         return await asyncio.to_thread(self.store.meta.get, SESSION_KEY)
 
     async def _save_bluesky_session(self, value: str) -> None:
+        from .relay.bluesky import SESSION_KEY
+
         await asyncio.to_thread(self.store.meta.set, SESSION_KEY, value)
 
     async def relay(self) -> Relay:

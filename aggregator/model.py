@@ -152,6 +152,8 @@ class Config:
     relay: RelayConfig = field(default_factory=RelayConfig)
     path: str = "sources.yaml"
     digest: DigestConfig | None = None  # None: no newsletter
+    #: Valid but doubtful (two sources with one URL): commands print them, ``run`` logs them.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

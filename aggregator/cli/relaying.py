@@ -18,7 +18,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--once", action="store_true", help="deliver what is due, then exit")
     p.add_argument("--dry-run", action="store_true", help="print what would be posted; change nothing")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_relay)
+    p.set_defaults(func=cmd_relay, long_running=lambda args: not (args.once or args.dry_run))
 
 
 async def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:

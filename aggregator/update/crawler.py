@@ -7,7 +7,6 @@ fetching meanwhile. What becomes of each item is ``ingest``'s business (the one 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -26,7 +25,6 @@ from .schedule import failure_interval, jittered, success_interval
 
 log = logs.get("aggregator.crawl")
 
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -36,6 +34,11 @@ class SourceOutcome:
     new: int = 0
     updated: int = 0
     error: str | None = None
+    retry_in: float | None = None  # failed: seconds until the next try (None: disabled)
+
+
+#: Called after each source of a pass: (done, total, what became of that source).
+Progress = Callable[[int, int, SourceOutcome], None]
 
 
 @dataclass
@@ -104,6 +107,18 @@ class Crawler:
         self.shutdown_grace = shutdown_grace
         self.sources = {s.slug: s for s in config.sources}
         self._reclaimed = False
+        self._wake: asyncio.Event | None = None
+
+    def reconfigure(self, config: Config) -> None:
+        """Crawl with ``config`` from now on (``sources.yaml`` was reloaded).
+
+        A pass under way finishes the sources it leased with their old settings; the
+        worker's sleep is cut short so added sources are fetched at once.
+        """
+        self.config = config
+        self.sources = {s.slug: s for s in config.sources}
+        if self._wake is not None:
+            self._wake.set()
 
     async def crawl(
         self,
@@ -129,16 +144,15 @@ class Crawler:
 
         unchanged: list[tuple[str, datetime, datetime, str | None]] = []
 
-        async def one(state: SourceState) -> SourceOutcome | None:
-            slug = state.slug
+        async def one(state: SourceState, source: SourceConfig) -> SourceOutcome | None:
             async with semaphore:
                 if stop is not None and stop.is_set():
                     return None  # shutting down: the lease is handed back below
-                outcome = await self.crawl_source(self.sources[slug], state, unchanged=unchanged)
-            if progress is not None:
-                done = len(report.outcomes) + 1
-                progress(done, max(len(wanted) if wanted is not None else len(seen), done), slug)
+                outcome = await self.crawl_source(source, state, unchanged=unchanged)
             report.outcomes.append(outcome)
+            if progress is not None:
+                done = len(report.outcomes)
+                progress(done, max(len(wanted) if wanted is not None else len(seen), done), outcome)
             return outcome
 
         while stop is None or not stop.is_set():
@@ -150,12 +164,15 @@ class Crawler:
                 limit=batch, slugs=remaining, due_only=wanted is None, include_disabled=wanted is not None,
                 fetched_before=pass_started if every else None,
             )
-            leased = [s for s in leased if s.slug not in seen and s.slug in self.sources]
+            # the configuration of each source is taken now: a reload during the batch
+            # applies to the next one
+            sources = self.sources
+            leased = [s for s in leased if s.slug not in seen and s.slug in sources]
             if not leased:
                 break
             seen.update(s.slug for s in leased)
             try:
-                await self._run_batch([one(s) for s in leased], stop)
+                await self._run_batch([one(s, sources[s.slug]) for s in leased], stop)
             finally:
                 # unchanged sources are recorded together; a cancelled or crashed pass
                 # gives its remaining leases back at once
@@ -303,7 +320,7 @@ class Crawler:
             next_fetch=jittered(now, interval, self.rng), disable=permanent,
         )
         log.warning("crawl.failed", source=source.slug, error=message, errors=state.error_count + 1, retry_in=round(interval))
-        return SourceOutcome(source.slug, "failed", error=message)
+        return SourceOutcome(source.slug, "failed", error=message, retry_in=None if permanent else interval)
 
     def next_due(self) -> datetime | None:
         """When the earliest source is due again (the worker sleeps until then).
@@ -323,8 +340,13 @@ class Crawler:
         return min(due, default=None)
 
     async def run_forever(self, stop: asyncio.Event, *, idle: float = 60.0) -> None:
-        """Crawl due sources until ``stop`` is set; a bug in one pass is logged, not fatal."""
+        """Crawl due sources until ``stop`` is set; a bug in one pass is logged, not fatal.
+
+        Between passes it sleeps until the next source is due, or until ``reconfigure``.
+        """
+        self._wake = wake = asyncio.Event()
         while not stop.is_set():
+            wake.clear()
             failed = False
             try:
                 await self.crawl(stop=stop)
@@ -341,8 +363,18 @@ class Crawler:
             wait = min(idle, 5.0) if failed else idle
             if nxt is not None:
                 wait = max(1.0, min(idle, (nxt - self.clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+            await _first_of(stop, wake, timeout=wait)
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    """Wait until one of ``events`` is set, or ``timeout`` seconds."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 def _previous_interval(state: SourceState) -> float | None:

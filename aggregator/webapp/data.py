@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -158,6 +159,51 @@ def source_rows(store: ReadStore) -> list[SourceRow]:
     states = {s.slug: s for s in store.sources.states()}
     rows = [SourceRow(c, states.get(c.slug)) for c in store.sources.configs()]
     return sorted(rows, key=lambda r: r.config.name.casefold())
+
+
+#: ``/sources`` lists what needs the operator first: failing, then disabled sources.
+_ATTENTION = {"failing": 0, "disabled": 1}
+
+
+def failing_first(rows: list[SourceRow]) -> list[SourceRow]:
+    return sorted(rows, key=lambda r: _ATTENTION.get(r.state.status if r.state else "never", 2))
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """How many configured sources are in each state (the river and ``/sources`` say it)."""
+
+    total: int = 0
+    working: int = 0  # ok or not modified
+    failing: int = 0
+    disabled: int = 0
+    never: int = 0  # not fetched yet
+
+    @property
+    def broken(self) -> int:
+        return self.failing + self.disabled
+
+    @property
+    def all_broken(self) -> bool:
+        """Every source failing or disabled: nothing new can reach the river."""
+        return self.total > 0 and self.broken == self.total
+
+
+    @classmethod
+    def of(cls, counts: dict[str, int]) -> SourceHealth:
+        """From counts by status (``ok``, ``not_modified``, ``failing``, ``disabled``, ``never``)."""
+        return cls(
+            total=sum(counts.values()), working=counts.get("ok", 0) + counts.get("not_modified", 0),
+            failing=counts.get("failing", 0), disabled=counts.get("disabled", 0), never=counts.get("never", 0),
+        )
+
+
+def source_health(store: ReadStore) -> SourceHealth:
+    return SourceHealth.of(store.sources.counts_by_status())
+
+
+def rows_health(rows: list[SourceRow]) -> SourceHealth:
+    return SourceHealth.of(dict(Counter(r.state.status if r.state else "never" for r in rows)))
 
 
 def source_row(store: ReadStore, slug: str) -> SourceRow | None:

@@ -11,7 +11,17 @@ from .. import logs
 from ..errors import AggregatorError
 from ..store import Cursor
 from .context import base_context, in_thread, link_path, render_page, ui_locale
-from .data import Page, river_page, search_page, source_row, source_rows
+from .data import (
+    Page,
+    SourceHealth,
+    failing_first,
+    river_page,
+    rows_health,
+    search_page,
+    source_health,
+    source_row,
+    source_rows,
+)
 from .health_words import STATUS_WORDS, plain_error
 from .keys import INDEX, STORE
 from .params import BadRequest, Filters, decode_cursor, parse_filters
@@ -57,7 +67,12 @@ async def river(request: web.Request) -> web.Response:
     filters = parse_filters(request.query)
     if filters.q:
         raise web.HTTPFound("/search" + query_string(dict(request.query)))
-    return await _river_view(request, filters, "river.html")
+    # The front page says when the sources are failing (or not fetched yet): an empty
+    # river must not look like a quiet day when it is a broken install.
+    health: SourceHealth | None = None
+    if not filters.as_query() and request.query.get("cursor") is None:
+        health = await in_thread(request, source_health, request.app[STORE])
+    return await _river_view(request, filters, "river.html", sources_health=health)
 
 
 async def tag(request: web.Request) -> web.Response:
@@ -70,9 +85,9 @@ async def tag(request: web.Request) -> web.Response:
 
 async def sources(request: web.Request) -> web.Response:
     locale = ui_locale(request)
-    rows = await in_thread(request, source_rows, request.app[STORE])
+    rows = failing_first(await in_thread(request, source_rows, request.app[STORE]))
     fetched = [r.state.last_fetch for r in rows if r.state and r.state.last_fetch]
-    context = base_context(request, locale, rows=rows, status_words=STATUS_WORDS, plain_error=plain_error)
+    context = base_context(request, locale, rows=rows, sources_health=rows_health(rows), status_words=STATUS_WORDS, plain_error=plain_error)
     return render_page(request, "sources.html", context, locale=locale, last_modified=max(fetched) if fetched else None)
 
 
