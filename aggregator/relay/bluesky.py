@@ -29,13 +29,13 @@ from ..errors import RelayError
 from ..model import BlueskyTarget, Clock
 from .cards import PageGetter, fetch_card, fetch_thumbnail
 from .plan import Job
-from .targets import Delivered
+from .targets import BLUESKY_SESSION_KEY, Delivered
 
 log = logs.get(__name__)
 
 #: The session (access + refresh tokens) is kept in the store's ``meta`` table:
 #: createSession is rate limited hard (30 per 5 min, 300 per day), refreshing is not.
-SESSION_KEY = "relay.bluesky.session"
+SESSION_KEY = BLUESKY_SESSION_KEY
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
 
@@ -183,6 +183,15 @@ class BlueskyPoster:
             uri=job.url, title=card.title or job.title, description=card.description, thumb=thumb
         )
         return models.AppBskyEmbedExternal.Main(external=external)
+
+    async def verify(self) -> str:
+        """A session (the kept one, refreshed, or a new login) and ``getSession``; nothing is posted."""
+        client, did = await self._connect()
+        try:
+            session = await client.com.atproto.server.get_session()
+        except AtProtocolError as exc:
+            raise self._wrap(exc, "getSession") from exc
+        return f"@{session.handle} ({did}) on {self.target.service}"
 
     def _web_url(self, did: str, collection: str, rkey: str) -> str | None:
         if collection != POST:

@@ -1,0 +1,134 @@
+"""``backup`` while ``run`` crawls and writes, ``restore`` into a fresh data dir, compared with the original."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from tests.conftest import free_port
+from tests.feedserver import FeedServer
+from tests.scale.procs import Proc
+
+from .helpers import aggregator, ago, clean_env, people, rss
+
+FEEDS = 4
+PER_REQUEST = 3  # each fetch of a feed brings this many new items: ``run`` never stops writing
+
+
+def growing(server: FeedServer, n: int) -> None:
+    """A feed with more items at every request (the newest first), like a busy site."""
+    served = 0
+
+    async def serve(request: web.Request) -> web.Response:
+        nonlocal served
+        served += PER_REQUEST
+        items = [(f"{n}-{i}", f"Cantine solidaire {n}-{i} ce soir", f"https://site{n}.example/{i}", ago(minutes=served - i))
+                 for i in reversed(range(served))]
+        return web.Response(text=rss(items, title=f"Site {n}"), content_type="application/rss+xml")
+
+    server.handle(f"/g{n}.xml", serve)
+
+
+def count(database: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    except sqlite3.OperationalError:
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    finally:
+        conn.close()
+
+
+async def until(check, what: str, timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def lines(config: Path, data: Path, *args: str) -> list[dict]:
+    code, out, err = await aggregator(config, data, *args, "--json")
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+async def test_backup_during_run_restores_the_same_items_sources_and_search(tmp_path: Path, procs: list[Proc]) -> None:
+    orig, fresh, backup = tmp_path / "orig", tmp_path / "fresh", tmp_path / "backups" / "first"
+    orig.mkdir()
+    config, data = orig / "sources.yaml", orig / "data"
+    database = data / "aggregator.sqlite3"
+    async with FeedServer() as server:
+        for n in range(FEEDS):
+            growing(server, n)
+        config.write_text(
+            "# the operator's comments survive a backup\nsettings:\n  per_host_delay: 0\n  min_interval: 1s\n  max_interval: 1s\nsources:\n"
+            + "".join(f"  - name: Site {n}\n    slug: site-{n}\n    url: {server.url(f'/g{n}.xml')}\n" for n in range(FEEDS)),
+            encoding="utf-8",
+        )
+        run = Proc([sys.executable, "-m", "aggregator", "--config", str(config), "--data-dir", str(data), "run",
+                    "--port", str(free_port())], clean_env())
+        procs.append(run)
+        await until(lambda: count(database) >= FEEDS * PER_REQUEST * 2, "run to store the first passes")
+
+        before = count(database)
+        code, out, err = await aggregator(config, data, "backup", str(backup))
+        assert code == 0, err
+        manifest = json.loads((backup / "manifest.json").read_text())
+        taken = manifest["database"]["entries"]
+        assert out.startswith(f"backed up {taken} items and {FEEDS} sources (schema ")
+        assert sorted(p.name for p in backup.iterdir()) == ["aggregator.sqlite3", "manifest.json", "sources.yaml"]
+        assert taken >= before  # taken while run kept writing...
+
+        # A running instance's data is not replaced without --force.
+        code, _, err = await aggregator(config, data, "restore", str(backup))
+        assert code == 1 and "an aggregator process is using" in err and "--force" in err
+        assert not list(data.glob("*.before-restore-*"))
+        code, _, err = await aggregator(config, data, "backup", str(backup))
+        assert code == 1 and "exists and is not an empty directory" in err
+
+        await until(lambda: count(database) > taken + FEEDS * PER_REQUEST, "run to write after the backup")
+        assert await asyncio.to_thread(run.stop) == 0, run.tail()  # ...and after it
+
+    fresh_config, fresh_data = fresh / "sources.yaml", fresh / "data"
+    code, out, err = await aggregator(fresh_config, fresh_data, "restore", str(backup))
+    assert code == 0, err
+    assert f"restored {taken} items and {FEEDS} sources" in out and f"search index rebuilt: {taken} items" in out
+    assert fresh_config.read_text() == config.read_text()
+
+    # Same items: the backup is the original as it was at one instant (ids grow with commits).
+    original = await lines(config, data, "items", "--limit", "100000")
+    restored = await lines(fresh_config, fresh_data, "items", "--limit", "100000")
+    last = max(i["id"] for i in restored)
+    assert len(restored) == taken and sorted(restored, key=lambda i: i["id"]) == sorted(
+        (i for i in original if i["id"] <= last), key=lambda i: i["id"])
+    assert len(original) > taken
+
+    # Same sources, and every counter agrees with the rows (no torn transaction).
+    sources = {s["slug"]: s for s in await lines(fresh_config, fresh_data, "sources")}
+    assert set(sources) == {s["slug"] for s in await lines(config, data, "sources")}
+    for slug, source in sources.items():
+        assert source["items"] == sum(1 for i in restored if i["source"] == slug), slug
+    conn = sqlite3.connect(fresh_data / "aggregator.sqlite3")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("SELECT count(*) FROM entries WHERE story_id IS NULL").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+    # The index was rebuilt: every restored item is found.
+    assert taken <= 200  # one page of search results
+    hits = await lines(fresh_config, fresh_data, "search", "cantine", "--limit", "200")
+    assert {h["id"] for h in hits} == {i["id"] for i in restored}
+    code, _, err = await aggregator(fresh_config, fresh_data, "restore", str(tmp_path))
+    assert code == 1 and "is not a backup: it has no manifest.json" in people(err)
