@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..model import utcnow
 from ..ops.backup import postgres_advice, rebuild_index, restore_files, take_backup
 from ..ops.doctor import blocking, examine
 from ..settings import Settings
-from ..store import usage
+from ..store import normalize_url, usage
 
 
 def add_parsers(sub: Any) -> None:
@@ -32,6 +33,36 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check configuration, database, index, disk, sources and relay accounts")
     p.add_argument("--json", action="store_true", help="one JSON object per finding")
     p.set_defaults(func=cmd_doctor, reads_config=False)
+
+
+def add_db_parsers(dbsub: Any) -> None:
+    """``db copy``, in the ``db`` group of ``maintenance``."""
+    p = dbsub.add_parser("copy", help="copy the whole database into another, empty one (e.g. SQLite to PostgreSQL)")
+    p.add_argument("--to", required=True, metavar="URL", help="the target, e.g. postgresql://user:pass@host/db")
+    p.set_defaults(func=cmd_db_copy, reads_config=False)
+
+
+async def cmd_db_copy(settings: Settings, args: argparse.Namespace) -> int:
+    """Move an installation to another database (docs/single-vps.md, "From SQLite to PostgreSQL")."""
+    target = replace(settings, database_url=args.to)
+    if normalize_url(target.database_url) == normalize_url(settings.database_url):
+        raise OperationError("--to names the database being copied")
+    source_file = usage.sqlite_file(settings.database_url)
+    if source_file is not None and not source_file.exists():
+        raise OperationError(f"nothing to copy: there is no database at {source_file}")
+    if source_file is not None and usage.in_use(source_file):
+        raise OperationError(f"an aggregator process is using {source_file}: stop it first (e.g. `systemctl stop "
+                             "aggregator`), or items it stores during the copy would be left behind")
+    async with make_aggregator(settings, mirror_config=False) as source, \
+            make_aggregator(target, mirror_config=False) as dest:
+        counts = await asyncio.to_thread(source.store.copy_into, dest.store)
+        indexed = await asyncio.to_thread(dest.index().reindex)
+    shown = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
+    print(f"copied {shown or 'nothing (the database is empty)'}")
+    print(f"search index rebuilt on the target: {indexed} items")
+    print("now point the aggregator at it: AGGREGATOR_DATABASE_URL=<the --to URL>, then start it again",
+          file=sys.stderr)
+    return 0
 
 
 async def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:

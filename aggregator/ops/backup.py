@@ -200,7 +200,13 @@ def restore_files(settings: Settings, src: Path, *, force: bool, now: datetime) 
             snapshot.copy_file(target, kept_db, standalone=True)
         snapshot.copy_file(src / manifest["database"]["file"], target)
         if manifest.get("config"):
-            written, kept_config = _put_config(src / manifest["config"]["file"], settings.config_path, stamp)
+            try:
+                written, kept_config = _put_config(src / manifest["config"]["file"], settings.config_path, stamp)
+            except OSError as exc:  # the database is restored already: say what is left to do
+                raise OperationError(
+                    f"the database was restored, but the configuration could not be written to "
+                    f"{settings.config_path} ({exc.strerror or exc}): copy {src / manifest['config']['file']} there, "
+                    "then run `aggregator reindex`") from None
     log.info("restore.done", source=str(src), entries=info.entries, sources=info.sources)
     return Restored(info, manifest.get("created"), kept_db, kept_config, written, None)
 

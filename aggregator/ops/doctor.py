@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 from ..config import load_config
 from ..digest.smtp import SmtpTransport, parse_smtp_url
-from ..errors import AggregatorError, ConfigError, MailError
+from ..errors import AggregatorError, BlockedAddressError, ConfigError, MailError
 from ..factory import Aggregator, make_aggregator
-from ..fetch.guard import AddressPolicy, GuardedResolver, parse_ip
+from ..fetch.guard import HINT, AddressPolicy, GuardedResolver, parse_ip
 from ..model import Config
 from ..settings import Settings
 from ..store import usage
@@ -97,13 +97,13 @@ async def examine(settings: Settings) -> list[Finding]:
     # Asked before this process opens the database (and marks it in use itself).
     running = database is not None and usage.in_use(database)
     async with make_aggregator(settings, migrate=False, mirror_config=False) as agg:
-        reachable = _database(agg, database, running, findings)
-        if reachable:
+        current = _database(agg, database, running, findings)
+        if current:
             findings += await _index(agg)
             findings += await _sources(agg, with_status=True)
         else:
             findings += await _sources(agg, with_status=False)
-        findings += await _relay(agg, with_store=reachable)
+        findings += await _relay(agg, with_store=current)
     return findings
 
 
@@ -194,21 +194,24 @@ def _data_dir(settings: Settings, database: Path | None) -> list[Finding]:
 
 
 def _database(agg: Aggregator, database: Path | None, running: bool, findings: list[Finding]) -> bool:
-    """Reachable and migrated? Returns whether the database answered."""
+    """Reachable and migrated? True when the database answers with this version's schema
+    (the checks that read its tables need that)."""
     name = "database"
     store = agg.store
     where = str(database) if database else f"PostgreSQL at {store.url.split('@')[-1]}"
     try:
         revision = store.schema_revision()
     except AggregatorError as exc:
-        findings.append(fail(name, f"{where} does not answer: {exc}",
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        findings.append(fail(name, f"{where} does not answer: {first}",
                              "check AGGREGATOR_DATABASE_URL and that the database server runs"))
         return False
     head = head_revision()
     if revision == head:
         used = " (in use by a running aggregator process)" if running else ""
         findings.append(ok(name, f"{where}, schema {revision} (up to date){used}"))
-    elif revision is None:
+        return True
+    if revision is None:
         findings.append(warn(name, f"{where} was never migrated", "`aggregator db upgrade` (run does it too)"))
     elif revision not in known_revisions():
         findings.append(fail(name, f"{where} is at schema {revision}, newer than this version ({head})",
@@ -216,7 +219,7 @@ def _database(agg: Aggregator, database: Path | None, running: bool, findings: l
     else:
         findings.append(warn(name, f"{where} is at schema {revision}, this version needs {head}",
                              "`aggregator db upgrade` (run does it when it starts)"))
-    return True
+    return False
 
 
 async def _index(agg: Aggregator) -> list[Finding]:
@@ -251,31 +254,41 @@ def source_host(kind: str, url: str | None, account: str | None, appview: str) -
     return None
 
 
-async def _resolve(hosts: Iterable[str], policy: AddressPolicy) -> dict[str, str | None]:
-    """Host name -> None when the crawler may connect to it, else why not."""
+@dataclass(frozen=True)
+class Unreachable:
+    """Why the crawler cannot connect to a host: a refused (private) address, or DNS."""
+
+    private: bool
+    message: str
+
+
+async def _resolve(hosts: Iterable[str], policy: AddressPolicy) -> dict[str, Unreachable]:
+    """The hosts the crawler cannot connect to, and why (resolved through its own guard)."""
     resolver = GuardedResolver(policy)
     gate = asyncio.Semaphore(DNS_CONCURRENCY)
 
-    async def one(host: str) -> tuple[str, str | None]:
+    async def one(host: str) -> tuple[str, Unreachable | None]:
         ip = parse_ip(host)
         if ip is not None:
             why = policy.reason(str(ip))
-            return host, None if why is None else f"{host} is {why}"
+            return host, None if why is None else Unreachable(True, f"{host} is {why}")
         async with gate:
             try:
                 await asyncio.wait_for(resolver.resolve(host, 0, socket.AF_UNSPEC), DNS_TIMEOUT)
-            except AggregatorError as exc:  # BlockedAddressError: a private address
-                return host, str(exc).removeprefix("refused: ")
+            except BlockedAddressError as exc:
+                text = str(exc).removeprefix("refused: ").replace(f" ({HINT})", "")
+                return host, Unreachable(True, text)
             except TimeoutError:
-                return host, f"resolving {host} timed out"
+                return host, Unreachable(False, f"resolving {host} timed out")
             except OSError as exc:
-                return host, f"cannot resolve host name {host} ({exc.strerror or exc})"
+                return host, Unreachable(False, f"cannot resolve host name {host} ({exc.strerror or exc})")
         return host, None
 
     try:
-        return dict(await asyncio.gather(*(one(h) for h in sorted(set(hosts)))))
+        found = await asyncio.gather(*(one(h) for h in sorted(set(hosts))))
     finally:
         await resolver.close()
+    return {host: why for host, why in found if why is not None}
 
 
 async def _sources(agg: Aggregator, *, with_status: bool) -> list[Finding]:
@@ -291,10 +304,10 @@ async def _sources(agg: Aggregator, *, with_status: bool) -> list[Finding]:
         check = f"source {source.slug}"
         host = hosts[source.slug]
         why = refused.get(host) if host else None
-        if why:
-            fix = ("the crawler refuses it; set AGGREGATOR_ALLOW_PRIVATE_NETWORKS=1 only for a feed on your own "
-                   "network" if "address" in why and "resolve" not in why else "check the URL in sources.yaml")
-            findings.append(warn(check, why, fix))
+        if why is not None:
+            fix = ("the crawler refuses private addresses; set AGGREGATOR_ALLOW_PRIVATE_NETWORKS=1 only for a feed "
+                   "on your own network" if why.private else "check the URL in sources.yaml, and this machine's DNS")
+            findings.append(warn(check, why.message, fix))
         state = states.get(source.slug)
         status = state.status if state else "never"
         counts[status] = counts.get(status, 0) + 1
@@ -309,9 +322,9 @@ async def _sources(agg: Aggregator, *, with_status: bool) -> list[Finding]:
             findings.append(warn(check, f"failing{since} ({state.error_count} errors): {state.last_error}",
                                  "check the URL in a browser; the crawler keeps retrying with back-off"))
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    unresolved = sum(1 for h in hosts.values() if h and refused.get(h))
+    unreachable = sum(1 for h in hosts.values() if h and h in refused)
     text = f"{len(config.sources)} sources ({summary})" if with_status else f"{len(config.sources)} sources"
-    findings.insert(0, ok("sources", text + (f"; {unresolved} cannot be reached" if unresolved else "")))
+    findings.insert(0, ok("sources", text + (f"; {unreachable} cannot be reached" if unreachable else "")))
     return findings
 
 
@@ -362,8 +375,9 @@ async def _relay(agg: Aggregator, *, with_store: bool) -> list[Finding]:
     findings = _credential_findings(agg.settings)
     if not agg.relay_targets_enabled():
         return findings
-    if not with_store:
-        return findings  # the Bluesky session lives in the database
+    if not with_store:  # the Bluesky session lives in the database, which is not ready
+        findings.append(warn("relay", "the accounts were not checked: the database is not ready", "see above"))
+        return findings
     for name, target in (await agg.relay_targets()).items():
         try:
             who = await asyncio.wait_for(target.verify(), NETWORK_TIMEOUT)

@@ -67,6 +67,7 @@ class BlueskyPoster:
         self._did: str | None = None
         self._paused: datetime | None = None
         self._lock = asyncio.Lock()
+        self._reused = False  # the last connection reused the kept session (no password used)
 
     def paused_until(self) -> datetime | None:
         if self._paused is not None and self._paused <= self.clock():
@@ -97,6 +98,7 @@ class BlueskyPoster:
                     log.info("relay.bluesky_session_reuse_failed", error=exc)
                     client = AsyncClient(base_url=self.target.service)
                     client.on_session_change(self._on_session_change)
+            self._reused = did is not None
             if did is None:
                 try:
                     # No AppView needed to post: skip the profile look-up login() would do.
@@ -191,7 +193,8 @@ class BlueskyPoster:
             session = await client.com.atproto.server.get_session()
         except AtProtocolError as exc:
             raise self._wrap(exc, "getSession") from exc
-        return f"@{session.handle} ({did}) on {self.target.service}"
+        how = "with the session kept from an earlier login" if self._reused else "logged in with the app password"
+        return f"@{session.handle} ({did}) on {self.target.service}, {how}"
 
     def _web_url(self, did: str, collection: str, rkey: str) -> str | None:
         if collection != POST:

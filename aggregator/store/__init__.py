@@ -29,6 +29,7 @@ from .search import SearchRepo
 from .snapshot import backup_to
 from .sources import SourceRepo
 from .subscribers import SubscriberRepo
+from .transfer import copy_store
 
 __all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
 
@@ -69,6 +70,10 @@ class Store:
             return current_revision(self.db.engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot read the schema version: {exc.__class__.__name__}: {exc}") from exc
+
+    def copy_into(self, target: Store) -> dict[str, int]:
+        """Every row of this store into the empty ``target`` (``aggregator db copy``)."""
+        return copy_store(self.db, target.db)
 
     def backup_to(self, target: Path) -> None:
         """A consistent copy of the live SQLite database into ``target`` (``aggregator backup``)."""
