@@ -106,7 +106,8 @@ def take_backup(store: Store, settings: Settings, dest: Path, *, now: datetime) 
                              "e.g. backups/aggregator-$(date +%F-%H%M)")
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    # Backups hold subscribers' addresses and the relay's session: for the owner's eyes only.
+    partial.mkdir(parents=True, mode=0o700)
     try:
         database = partial / DATABASE
         store.backup_to(database)
@@ -130,6 +131,8 @@ def take_backup(store: Store, settings: Settings, dest: Path, *, now: datetime) 
             manifest["config"] = {"file": CONFIG, "from": str(settings.config_path.absolute()),
                                   "sha256": _sha256(partial / CONFIG)}
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        for path in partial.iterdir():
+            path.chmod(0o600)
         if dest.exists():
             dest.rmdir()  # empty, checked above
         partial.rename(dest)
@@ -198,6 +201,7 @@ def restore_files(settings: Settings, src: Path, *, force: bool, now: datetime) 
         if target.exists():
             kept_db = target.with_name(f"{target.name}.before-restore-{stamp}")
             snapshot.copy_file(target, kept_db, standalone=True)
+            kept_db.chmod(0o600)
         snapshot.copy_file(src / manifest["database"]["file"], target)
         if manifest.get("config"):
             try:

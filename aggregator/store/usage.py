@@ -22,6 +22,7 @@ from typing import IO
 
 from sqlalchemy.engine import make_url
 
+from .. import logs
 from ..errors import StoreError
 
 try:  # POSIX only; elsewhere nothing is locked
@@ -30,6 +31,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 SUFFIX = ".in-use.lock"
+log = logs.get("aggregator.store")
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -62,7 +64,11 @@ def using(database: Path | None) -> Iterator[None]:
     Raises:
         StoreError: a restore holds the database right now.
     """
-    handle = _open(database) if database is not None else None
+    try:
+        handle = _open(database) if database is not None else None
+    except OSError as exc:  # a read-only data dir: the database says what it can do
+        log.warning("store.in_use_mark_unavailable", database=str(database), error=str(exc))
+        handle = None
     if handle is None:
         yield
         return

@@ -52,8 +52,8 @@ async def test_db_copy_moves_everything_to_postgresql(tmp_path: Path, pg_cluster
         sqlite_sources, pg_sources = await both("sources")
         assert pg_sources == sqlite_sources
         assert {s["slug"]: s["status"] for s in pg_sources} == {"a": "ok", "b": "ok", "down": "failing"}
-        _, hits = await both("search", "greve")
-        assert len(hits) == 5  # PostgreSQL's own full-text search, built by the copy
+        code, out, _ = await aggregator(config, data, "search", "greve", "--json", env=pg)
+        assert code == 0 and len(out.splitlines()) == 5  # PostgreSQL's own full-text search, built by the copy
         code, out, _ = await aggregator(config, data, "relay", "--dry-run", "--json", env=pg)
         assert code == 0 and len(out.splitlines()) == 6  # the outbox came along
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from aggregator import cli
+from aggregator.cli import relaying
+from aggregator.settings import load_settings
 from tests.feedserver import FeedServer
 from tests.relay.conftest import ArticleSite
 from tests.relay.mastodon_fake import FakeMastodon
@@ -141,9 +144,6 @@ async def test_items_stored_before_the_relay_are_explained_and_queued(tmp_path: 
     code, out, _ = await aggregator(config, data, "relay", "--queue-recent", "6h")
     assert code == 0 and out.strip() == "queued 0 items for mastodon"  # nothing twice
 
-    code, _, err = await aggregator(config, data, "relay", "--queue-recent", "soon")
-    assert code == 2 and "expected a duration such as 30m, 6h or 2d" in err
-
 
 async def test_failed_deliveries_are_requeued_by_command(tmp_path: Path, mastodon: FakeMastodon) -> None:
     config, data = tmp_path / "sources.yaml", tmp_path / "data"
@@ -158,10 +158,8 @@ async def test_failed_deliveries_are_requeued_by_command(tmp_path: Path, mastodo
     [row] = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and row["state"] == "failed", err
 
-    code, out, _ = await aggregator(config, data, "relay", "--retry-failed", "--dry-run", env=env)
-    assert code == 0 and out.strip() == "would re-queue 1 failed deliveries"
-    code, out, _ = await aggregator(config, data, "relay", "--retry-failed", "--target", "bluesky", env=env)
-    assert code == 0 and out.strip() == "re-queued 0 failed deliveries for bluesky"
+    code, out, _ = await aggregator(config, data, "relay", "--retry-failed", "--target", "bluesky", "--dry-run", env=env)
+    assert code == 0 and out.strip() == "would re-queue 0 failed deliveries for bluesky"
     code, out, _ = await aggregator(config, data, "relay", "--retry-failed", "--target", "mastodon", env=env)
     assert code == 0 and out.strip() == "re-queued 1 failed deliveries for mastodon"
 
@@ -170,5 +168,16 @@ async def test_failed_deliveries_are_requeued_by_command(tmp_path: Path, mastodo
     assert code == 0 and row["state"] == "posted" and row["attempts"] == 1, err
     assert len(mastodon.own_posts()) == 1
 
-    code, _, err = await aggregator(config, data, "relay", "--target", "mastodon", env=env)
-    assert code == 2 and "--target goes with --retry-failed" in err
+
+async def test_relay_arguments_are_checked_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The parser and the command's own checks, in-process (no database is opened)."""
+    parser = cli.build_parser()
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["relay", "--queue-recent", "soon"])
+    assert exited.value.code == 2 and "expected a duration such as 30m, 6h or 2d, got 'soon'" in capsys.readouterr().err
+    settings = load_settings({}, config_path=tmp_path / "none.yaml", data_dir=tmp_path / "data", read_config=False)
+    for argv, message in ((["relay", "--target", "mastodon"], "--target goes with --retry-failed"),
+                          (["relay", "--queue-recent", "6h", "--retry-failed"], "are separate steps")):
+        assert await relaying.cmd_relay(settings, parser.parse_args(argv)) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
