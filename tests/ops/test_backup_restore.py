@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_port
 from tests.feedserver import FeedServer
 from tests.scale.procs import Proc
 
@@ -145,3 +146,45 @@ async def test_backup_during_run_restores_the_same_items_sources_and_search(tmp_
     assert {h["id"] for h in hits} == set(restored)
     code, _, err = await aggregator(fresh_config, fresh_data, "restore", str(tmp_path))
     assert code == 1 and "is not a backup: it has no manifest.json" in people(err)
+
+
+async def test_restore_force_under_a_running_instance(tmp_path: Path, procs: list[Proc]) -> None:
+    """``--force``: the running ``serve`` goes on and answers from the restored database and index."""
+    config, data = tmp_path / "sources.yaml", tmp_path / "data"
+    backup = tmp_path / "backup"
+    async with FeedServer() as feeds:
+        def feed(n: int) -> str:
+            return rss([(str(i), f"Potager collectif numéro {i}", f"https://a.example/{i}", ago(hours=i))
+                        for i in range(1, n + 1)])
+
+        feeds.add("/a.xml", feed(3))
+        config.write_text(f"settings:\n  per_host_delay: 0\nsources:\n  - name: A\n    url: {feeds.url('/a.xml')}\n",
+                          encoding="utf-8")
+        code, _, err = await aggregator(config, data, "crawl", "--once")
+        assert code == 0, err
+        code, _, err = await aggregator(config, data, "backup", str(backup))
+        assert code == 0, err
+        feeds.add("/a.xml", feed(5))
+        code, _, err = await aggregator(config, data, "crawl", "--once", "--all")
+        assert code == 0 and count(data / "aggregator.sqlite3") == 5, err
+
+    port = free_port()
+    serve = Proc([sys.executable, "-m", "aggregator", "--config", str(config), "--data-dir", str(data), "serve",
+                  "--port", str(port)], clean_env())
+    procs.append(serve)
+    await asyncio.to_thread(wait_for_port, port, 60)
+    code, out, err = await aggregator(config, data, "restore", str(backup), "--force")
+    assert code == 0, err
+    assert "restored 3 items and 1 sources" in out and "search index rebuilt: 3 items" in out
+    [kept] = data.glob("aggregator.sqlite3.before-restore-*")
+    assert count(kept) == 5  # what it replaced, kept
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/api/items") as r:
+            assert r.status == 200
+            titles = sorted(i["title"] for i in (await r.json())["items"])
+        async with http.get(f"http://127.0.0.1:{port}/api/items", params={"q": "potager"}) as r:
+            assert r.status == 200
+            found = sorted(i["title"] for i in (await r.json())["items"])
+    assert titles == found == [f"Potager collectif numéro {i}" for i in (1, 2, 3)]
+    assert await asyncio.to_thread(serve.stop) == 0, serve.tail()
