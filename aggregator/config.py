@@ -157,6 +157,15 @@ def _duration(ctx: _Ctx, node: yaml.Node, field: str) -> float:
     return seconds
 
 
+def parse_duration(text: str) -> float | None:
+    """Seconds from ``300``, ``5m``, ``6h`` or ``2d`` (the configuration's durations), else None."""
+    m = _DURATION_RE.match(text)
+    if m is None:
+        return None
+    seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    return seconds if seconds > 0 else None
+
+
 def _url(ctx: _Ctx, node: yaml.Node, field: str) -> str:
     value = _string(ctx, node, field)
     if not re.match(r"^https?://[^\s/]+", value):

@@ -125,6 +125,10 @@ class RelayError(AggregatorError):
         self.permanent = permanent
 
 
+class OperationError(AggregatorError):
+    """An operator's command (backup, restore) cannot do what was asked; the message says why and what to do."""
+
+
 class FederationError(AggregatorError):
     """Base of the ActivityPub errors (signatures, remote servers, our inbox's refusals)."""
 

@@ -28,9 +28,10 @@ from .index import SearchIndex, open_index
 from .model import Clock, Config, utcnow
 from .relay import Relay, enabled_targets
 from .relay.leader import RELAY_LOCK
-from .relay.targets import Target
+from .relay.preview import RelayPreview
+from .relay.targets import BLUESKY_SESSION_KEY, Target
 from .settings import Settings
-from .store import LeaderLock, Store
+from .store import LeaderLock, Store, usage
 from .update.crawler import Crawler
 from .update.ingest import RelayPolicy
 from .update.parse_pool import ParsePool
@@ -205,18 +206,19 @@ class Aggregator:
         return self._targets
 
     async def _load_bluesky_session(self) -> str | None:
-        from .relay.bluesky import SESSION_KEY
-
-        return await asyncio.to_thread(self.store.meta.get, SESSION_KEY)
+        return await asyncio.to_thread(self.store.meta.get, BLUESKY_SESSION_KEY)
 
     async def _save_bluesky_session(self, value: str) -> None:
-        from .relay.bluesky import SESSION_KEY
-
-        await asyncio.to_thread(self.store.meta.set, SESSION_KEY, value)
+        await asyncio.to_thread(self.store.meta.set, BLUESKY_SESSION_KEY, value)
 
     async def relay(self) -> Relay:
         """The delivery loop over the enabled targets (none: it delivers nothing)."""
         return Relay(self.store, self.config.relay, await self.relay_targets(), clock=self.clock)
+
+    async def relay_preview(self) -> RelayPreview:
+        """The dry run over every configured target, credentialed or not: no poster is built."""
+        return RelayPreview(self.store, self.config.relay, self.config.relay.targets(),
+                            http=await self.card_http(), clock=self.clock)
 
     def relay_lock(self) -> LeaderLock:
         return self.store.leader_lock(RELAY_LOCK)
@@ -253,6 +255,8 @@ async def make_aggregator(
     """
     async with AsyncExitStack() as stack:
         if store is None:
+            # While it is open, the database is marked in use (``restore`` checks the mark).
+            stack.enter_context(usage.using(usage.sqlite_file(settings.database_url)))
             store = Store(settings.database_url, clock=clock)
             stack.callback(store.close)
         if migrate:

@@ -292,6 +292,13 @@ class SmtpTransport:
             self._smtp.close()
         self._smtp = None
 
+    async def probe(self) -> None:
+        """Connect, EHLO, STARTTLS and log in as ``send`` would, then QUIT: nothing is sent
+        (``aggregator doctor``). Raises MailError, classified like a send."""
+        self._drop()
+        self._smtp = await self._connect()
+        await self.close()
+
     async def close(self) -> None:
         smtp, self._smtp = self._smtp, None
         if smtp is not None and smtp.is_connected:

@@ -29,13 +29,13 @@ from ..errors import RelayError
 from ..model import BlueskyTarget, Clock
 from .cards import PageGetter, fetch_card, fetch_thumbnail
 from .plan import Job
-from .targets import Delivered
+from .targets import BLUESKY_SESSION_KEY, Delivered
 
 log = logs.get(__name__)
 
 #: The session (access + refresh tokens) is kept in the store's ``meta`` table:
 #: createSession is rate limited hard (30 per 5 min, 300 per day), refreshing is not.
-SESSION_KEY = "relay.bluesky.session"
+SESSION_KEY = BLUESKY_SESSION_KEY
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
 
@@ -67,6 +67,7 @@ class BlueskyPoster:
         self._did: str | None = None
         self._paused: datetime | None = None
         self._lock = asyncio.Lock()
+        self._reused = False  # the last connection reused the kept session (no password used)
 
     def paused_until(self) -> datetime | None:
         if self._paused is not None and self._paused <= self.clock():
@@ -97,6 +98,7 @@ class BlueskyPoster:
                     log.info("relay.bluesky_session_reuse_failed", error=exc)
                     client = AsyncClient(base_url=self.target.service)
                     client.on_session_change(self._on_session_change)
+            self._reused = did is not None
             if did is None:
                 try:
                     # No AppView needed to post: skip the profile look-up login() would do.
@@ -183,6 +185,16 @@ class BlueskyPoster:
             uri=job.url, title=card.title or job.title, description=card.description, thumb=thumb
         )
         return models.AppBskyEmbedExternal.Main(external=external)
+
+    async def verify(self) -> str:
+        """A session (the kept one, refreshed, or a new login) and ``getSession``; nothing is posted."""
+        client, did = await self._connect()
+        try:
+            session = await client.com.atproto.server.get_session()
+        except AtProtocolError as exc:
+            raise self._wrap(exc, "getSession") from exc
+        how = "with the session kept from an earlier login" if self._reused else "logged in with the app password"
+        return f"@{session.handle} ({did}) on {self.target.service}, {how}"
 
     def _web_url(self, did: str, collection: str, rkey: str) -> str | None:
         if collection != POST:

@@ -157,6 +157,12 @@ class MastodonPoster:
             page = await self._call(self.api.fetch_next, page)
         return None
 
+    async def verify(self) -> str:
+        """``verify_credentials``: the token works (scope ``read:accounts``); nothing is posted."""
+        me = await self._call(self.api.account_verify_credentials)
+        self._account_id = str(me["id"])
+        return f"@{me['acct']} on {self.target.api_base_url}"
+
     async def close(self) -> None:
         await asyncio.to_thread(self.api.session.close)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import StoreError
 from ..model import Clock, utcnow
 from .ap_deliveries import ActivityDeliveryRepo
 from .ap_followers import FollowerRepo
@@ -19,11 +23,13 @@ from .index_log import IndexLogRepo, LogRow
 from .locks import LeaderLock, run_while_leader
 from .mail_deliveries import MailDeliveryRepo
 from .meta import MetaRepo
-from .migrate import upgrade
+from .migrate import current_revision, upgrade
 from .outbox import OutboxRepo
 from .search import SearchRepo
+from .snapshot import backup_to
 from .sources import SourceRepo
 from .subscribers import SubscriberRepo
+from .transfer import copy_store
 
 __all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
 
@@ -57,6 +63,21 @@ class Store:
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (``aggregator db upgrade``)."""
         upgrade(self.db.engine)
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None: never migrated); ``doctor`` compares it."""
+        try:
+            return current_revision(self.db.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the schema version: {exc.__class__.__name__}: {exc}") from exc
+
+    def copy_into(self, target: Store) -> dict[str, int]:
+        """Every row of this store into the empty ``target`` (``aggregator db copy``)."""
+        return copy_store(self.db, target.db)
+
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy of the live SQLite database into ``target`` (``aggregator backup``)."""
+        backup_to(self.db, target)
 
     def ping(self) -> bool:
         """True when the database answers: ``/healthz``."""
