@@ -18,13 +18,13 @@ is subscribed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
+from .. import logs
 from ..errors import DigestError, TokenError
 from ..model import Clock, DigestConfig, DigestFilters, utcnow
 from ..store import Store
@@ -36,7 +36,7 @@ from .links import confirm_link, reconfirm_link, subscriber_links
 from .render import MailRenderer, MailSettings, locale_of
 from .tokens import Keyring, Purpose
 
-log = logging.getLogger(__name__)
+log = logs.get("aggregator.digest")
 
 #: A confirmation link works this long; unconfirmed addresses are forgotten after it.
 CONFIRM_TTL = timedelta(days=3)
@@ -145,10 +145,10 @@ class Subscriptions:
             filters=filters, locale=locale_of(locale), now=now,
         )
         if row.state == "confirmed":
-            log.info("digest.subscribe_again subscriber=%s", row.id)
+            log.info("digest.subscribe_again", subscriber=row.id)
             return SubscribeOutcome("already_confirmed", row.id)
         if row.confirm_sent_at is not None and now - row.confirm_sent_at < CONFIRM_INTERVAL:
-            log.info("digest.subscribe_throttled subscriber=%s", row.id)
+            log.info("digest.subscribe_throttled", subscriber=row.id)
             return SubscribeOutcome("throttled", row.id)
         expires = now + CONFIRM_TTL
         message = self.renderer.confirmation(
@@ -159,7 +159,7 @@ class Subscriptions:
         )
         await self.transport.send(message, sender=self.settings.envelope_sender, recipient=row.address)
         await asyncio.to_thread(self.store.subscribers.mark_confirm_sent, row.id, now)
-        log.info("digest.confirmation_sent subscriber=%s", row.id)
+        log.info("digest.confirmation_sent", subscriber=row.id)
         return SubscribeOutcome("confirmation_sent", row.id)
 
     # -- the links in mails --------------------------------------------------------------------
@@ -188,7 +188,7 @@ class Subscriptions:
         """The confirmation page's POST."""
         row = self._open("confirm", token)
         self.store.subscribers.confirm(row.id, self.clock())
-        log.info("digest.confirmed subscriber=%s", row.id)
+        log.info("digest.confirmed", subscriber=row.id)
         return row
 
     def reconfirm(self, token: str) -> Subscriber:
@@ -211,7 +211,7 @@ class Subscriptions:
             return False
         self.keyring.verify("unsubscribe", token, bind=row.salt, now=self.clock())
         done = self.store.subscribers.unsubscribe(row.id, reason="unsubscribed", now=self.clock())
-        log.info("digest.unsubscribed subscriber=%s", row.id)
+        log.info("digest.unsubscribed", subscriber=row.id)
         return done
 
     def update_filters(self, token: str, filters: DigestFilters, locale: str | None = None) -> Subscriber:
@@ -234,7 +234,7 @@ class Subscriptions:
         purged = self.store.subscribers.purge_unconfirmed(now - UNCONFIRMED_TTL)
         expired = self.store.subscribers.expire_reconfirmations(now - RECONFIRM_GRACE, now)
         if purged or expired:
-            log.info("digest.housekeeping purged=%s expired=%s", purged, expired)
+            log.info("digest.housekeeping", purged=purged, expired=expired)
         return {"purged": purged, "expired": expired}
 
     async def send_reconfirmations(self, *, limit: int = 100) -> int:

@@ -90,7 +90,8 @@ def cache_middleware(cache: ResponseCache, locale_of: Callable[[web.Request], st
                 # Render the full page (not a 304 for this one client), then keep it.
                 plain = CIMultiDict((k, v) for k, v in request.headers.items() if k not in CONDITIONAL_HEADERS)
                 response = await handler(request.clone(headers=plain))
-                if response.status == 200 and isinstance(response, web.Response) and isinstance(response.body, bytes):
+                if response.status == 200 and isinstance(response, web.Response) and isinstance(response.body, bytes) \
+                        and not _personal(response):
                     item = cache.put(key, response)
             finally:
                 del cache.in_flight[key]
@@ -107,3 +108,9 @@ def cache_middleware(cache: ResponseCache, locale_of: Callable[[web.Request], st
         return web.Response(body=item.body, status=200, headers=headers)
 
     return micro_cache
+
+
+def _personal(response: web.Response) -> bool:
+    """Answers that say they are for one reader only (pages about a token) are never kept."""
+    directives = response.headers.get("Cache-Control", "").lower()
+    return "no-store" in directives or "private" in directives
