@@ -295,7 +295,7 @@ class Aggregator:
             off = self.newsletter_off_reason()
             digest_routes.setup(app, digest_routes.DigestDeps(
                 store=self.store, config=self.config.digest, clock=self.clock, base_url=self.settings.base_url,
-                subscriptions=self.subscriptions() if off is None else None, closed_reason=off,
+                subscriptions=self.subscriptions(sending=off is None), closed_reason=off,
             ))
         return app
 

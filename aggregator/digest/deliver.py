@@ -67,7 +67,7 @@ from .compose import (
     window,
 )
 from .links import SubscriberLinks, subscriber_links
-from .render import MailRenderer, MailSettings
+from .render import MailRenderer, MailSettings, PreparedDigest
 from .smtp import BeforeData
 from .tokens import SECRET_KEY, Keyring, new_secret
 
@@ -446,9 +446,10 @@ class Newsletter:
             return self.renderer.list_message(composed, message_id=row.message_id, date=now), self.config.list_address
         links = subscriber_links(self.settings.base_url, self.keyring, subscriber.id, subscriber.salt,
                                  unsubscribe_address=self.config.unsubscribe_address)
-        bodies = ctx.bodies(self, digest_row, subscriber, composed, links)
-        message = self.renderer.digest_bytes(composed, to=subscriber.address, locale=subscriber.locale,
-                                             message_id=row.message_id, date=now, links=links, bodies=bodies)
+        prepared = ctx.prepared(self, digest_row, subscriber, composed)
+        tokens = {_UNSUB: links.unsubscribe_url.rsplit("/", 1)[1], _PREFS: links.preferences_url.rsplit("/", 1)[1]}
+        message = self.renderer.digest_wire(prepared, to=subscriber.address, message_id=row.message_id, date=now,
+                                            links=links, replacements=tokens)
         return message, subscriber.address
 
     # -- dry run -------------------------------------------------------------------------------
@@ -542,7 +543,7 @@ class _RoundContext:
 
     def __post_init__(self) -> None:
         self._composed: OrderedDict[tuple[int, object], Digest] = OrderedDict()
-        self._bodies: OrderedDict[tuple[int, object, str], tuple[str, str]] = OrderedDict()
+        self._prepared: OrderedDict[tuple[int, object, str], PreparedDigest] = OrderedDict()
 
     def sort_key(self, row: DeliveryRow) -> tuple[int, object, str, int]:
         subscriber = self.subscribers.get(row.subscriber_id) if row.subscriber_id is not None else None
@@ -558,22 +559,20 @@ class _RoundContext:
             _bound(self._composed, CACHE_SIZE)
         return found
 
-    def bodies(self, newsletter: Newsletter, digest: DigestRow, subscriber: Subscriber, composed: Digest,
-               links: SubscriberLinks) -> tuple[str, str]:
-        """The text and HTML, rendered once per (digest, filters, language) with placeholder
-        tokens, then given this subscriber's tokens."""
+    def prepared(self, newsletter: Newsletter, digest: DigestRow, subscriber: Subscriber,
+                 composed: Digest) -> PreparedDigest:
+        """The digest rendered and encoded once per (digest, filters, language), with
+        placeholder tokens on the lines that ``digest_wire`` fills per subscriber."""
         key = (digest.id, subscriber.filters.key(), subscriber.locale)
-        found = self._bodies.get(key)
+        found = self._prepared.get(key)
         if found is None:
             base = newsletter.settings.base_url
             placeholder = SubscriberLinks(f"{base}/unsubscribe/{_UNSUB}", f"{base}/preferences/{_PREFS}")
-            found = self._bodies[key] = newsletter.renderer.digest_bodies(composed, locale=subscriber.locale,
-                                                                          links=placeholder)
-            _bound(self._bodies, CACHE_SIZE)
-        text, html = found
-        unsub = links.unsubscribe_url.rsplit("/", 1)[1]
-        prefs = links.preferences_url.rsplit("/", 1)[1]
-        return (text.replace(_UNSUB, unsub).replace(_PREFS, prefs), html.replace(_UNSUB, unsub).replace(_PREFS, prefs))
+            bodies = newsletter.renderer.digest_bodies(composed, locale=subscriber.locale, links=placeholder)
+            found = self._prepared[key] = newsletter.renderer.prepare_digest(
+                composed, locale=subscriber.locale, bodies=bodies, markers=(_UNSUB, _PREFS))
+            _bound(self._prepared, CACHE_SIZE)
+        return found
 
 
 def _bound(cache: OrderedDict[Any, Any], size: int) -> None:

@@ -69,15 +69,17 @@ FEED_TITLE = N_("Daily digest")
 class DigestDeps:
     """What the pages need, built by the factory.
 
-    ``subscriptions`` is None when this process cannot send mail (no SMTP server or no
-    public base URL): the archive still works and the form says subscriptions are closed.
+    ``closed_reason`` is set when this process cannot send mail (no SMTP server or no
+    public base URL): the form then says subscriptions are closed, while confirming,
+    unsubscribing (RFC 8058 included), preferences and the archive still work: none of
+    them sends anything.
     """
 
     store: Store
     config: DigestConfig
     clock: Clock
     base_url: str | None
-    subscriptions: Subscriptions | None
+    subscriptions: Subscriptions
     closed_reason: str | None = None
 
 
@@ -122,21 +124,23 @@ def _day_label(locale: str) -> Callable[[date | str], str]:
 
 def _private(request: web.Request, template: str, *, status: int = 200, headers: Mapping[str, str] | None = None,
              **context: Any) -> web.Response:
-    """A page about one person or one request: never cached, never indexed, no Referer."""
+    """A page about one person or one request: never cached, never indexed. A page whose
+    address holds a token sends no ``Referer`` from it (the token is a key); the form's own
+    page keeps the site's policy, so browsers send the ``Origin`` that ``_same_origin``
+    checks (under ``no-referrer`` they send ``Origin: null``)."""
     locale = ui_locale(request)
     body = request.app[RENDERER].render(locale, template, base_context(request, locale, **context))
+    extra = {"Referrer-Policy": "no-referrer"} if "token" in request.match_info else {}
     return web.Response(
         text=body, status=status, content_type="text/html", charset="utf-8",
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
-                 **(headers or {})},
+        headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex", **extra, **(headers or {})},
     )
 
 
 def _problem(request: web.Request, problem: str, status: int, *, retry_after: float | None = None) -> web.Response:
     """A clear answer to bad input; ``problem`` is a code the template words."""
     headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
-    return _private(request, "digest/problem.html", status=status, headers=headers, problem=problem,
-                    retry_minutes=max(1, round((retry_after or 0) / 60)))
+    return _private(request, "digest/problem.html", status=status, headers=headers, problem=problem)
 
 
 def _client(request: web.Request) -> str:
@@ -228,7 +232,7 @@ def _mail_locale(request: web.Request, form: Mapping[str, str]) -> str:
 def _mode(deps: DigestDeps) -> str:
     if deps.config.list_address:
         return "list"
-    return "open" if deps.subscriptions is not None else "closed"
+    return "closed" if deps.closed_reason else "open"
 
 
 # -- /subscribe --------------------------------------------------------------------------------
@@ -254,7 +258,7 @@ async def subscribe_post(request: web.Request) -> web.Response:
     mode = _mode(deps)
     if mode == "list":
         return _subscribe_page(request, status=400, error="list_mode")
-    if deps.subscriptions is None:
+    if mode == "closed":
         return _subscribe_page(request, status=503, error="closed")
     if not _same_origin(request, deps):
         return _problem(request, "foreign_form", 403)
@@ -301,15 +305,13 @@ def _token_purpose(request: web.Request) -> Purpose:
     return purpose  # type: ignore[return-value]
 
 
-def _flows(request: web.Request) -> Subscriptions | None:
+def _flows(request: web.Request) -> Subscriptions:
     return request.app[DEPS].subscriptions
 
 
 async def _peek(request: web.Request, purpose: Purpose) -> Subscriber | web.Response:
     """The subscriber behind the link, or the page that says the link is no good."""
     flows = _flows(request)
-    if flows is None:
-        return _problem(request, "closed", 503)
     try:
         return await in_thread(request, flows.peek, purpose, request.match_info["token"])
     except TokenError as exc:
@@ -322,7 +324,6 @@ async def _peek(request: web.Request, purpose: Purpose) -> Subscriber | web.Resp
 async def _gone(request: web.Request) -> bool:
     """The token's subscriber row no longer exists (already unsubscribed)."""
     flows = _flows(request)
-    assert flows is not None
     subject = flows.keyring.subject_of(request.match_info["token"])
     if subject is None or not subject.isdigit():
         return False
@@ -349,8 +350,6 @@ async def token_post(request: web.Request) -> web.Response:
     if (limited := _limited(request, "buttons")) is not None:
         return limited
     flows = _flows(request)
-    if flows is None:
-        return _problem(request, "closed", 503)
     token = request.match_info["token"]
     try:
         if purpose == "unsubscribe":
@@ -374,7 +373,6 @@ async def token_post(request: web.Request) -> web.Response:
 def _preferences(request: web.Request, row: Subscriber, *, status: int = 200, saved: bool = False,
                  error: str | None = None, detail: str | None = None) -> web.Response:
     flows = _flows(request)
-    assert flows is not None
     unsubscribe = subscriber_links(flows.settings.base_url, flows.keyring, row.id, row.salt).unsubscribe_url
     return _private(request, "digest/preferences.html", status=status, choices=_choices(request, row.filters),
                     chosen=row.filters, mail_locale=row.locale, masked=mask(row.address), saved=saved, error=error,
@@ -393,7 +391,6 @@ async def preferences_post(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     flows = _flows(request)
-    assert flows is not None
     try:
         form = await _read_form(request)
     except _FormTooLarge:

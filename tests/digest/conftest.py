@@ -102,8 +102,8 @@ def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth
     return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
 
-def start_server(**kwargs: Any) -> SmtpServer:
-    sink = Sink()
+def start_server(sink: Sink | None = None, **kwargs: Any) -> SmtpServer:
+    sink = sink or Sink()
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()

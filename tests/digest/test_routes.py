@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from aggregator.digest.deliver import keyring_for
 from aggregator.digest.routes import LIMITS, mask
 from aggregator.digest.throttle import ClientLimits, Rate, client_key
 from aggregator.factory import Aggregator
@@ -25,7 +26,7 @@ from aggregator.model import Config, DigestConfig, DigestFilters
 from aggregator.store import Store
 from tests.building import aggregator_for
 
-from .conftest import SOURCES, SmtpServer, article, at, save
+from .conftest import SOURCES, SmtpServer, article, at, save, subscribe
 
 BASE = "https://medias.example.org"
 DIGEST = DigestConfig(from_address="Médias libres <lettre@medias.example.org>",
@@ -49,10 +50,11 @@ class Site:
 
 @asynccontextmanager
 async def site(store: Store, smtp: SmtpServer | None, config: Config = CONFIG, *,
-               base_url: str | None = BASE, limits: ClientLimits | None = None) -> AsyncIterator[Site]:
+               base_url: str | None = BASE, limits: ClientLimits | None = None, **tuning: Any) -> AsyncIterator[Site]:
     """The app as ``serve`` builds it; ``limits`` replaces the flood limits (for tests that
     post more than a reader would)."""
-    async with aggregator_for(store, config, base_url=base_url, smtp_url=smtp.url if smtp else None) as agg:
+    async with aggregator_for(store, config, base_url=base_url, smtp_url=smtp.url if smtp else None,
+                              **tuning) as agg:
         app = agg.web_app(with_index=False)
         if limits is not None:
             app[LIMITS] = limits
@@ -197,7 +199,7 @@ async def subscribed(s: Site, address: str = "dominique@example.org") -> tuple[i
 async def test_preferences_show_a_masked_address_and_change_filters(
     sqlite_store: Store, clock: Any, smtp_server: SmtpServer
 ) -> None:
-    async with site(sqlite_store, smtp_server) as s:
+    async with site(sqlite_store, smtp_server, page_cache_seconds=60.0) as s:  # the micro-cache on, as in serve
         sid, prefs = await subscribed(s)
         page = await s.client.get(f"/preferences/{prefs}", headers={"Accept-Language": "en"})
         text = await page.text()
@@ -207,6 +209,8 @@ async def test_preferences_show_a_masked_address_and_change_filters(
         assert saved.status == 200
         row = sqlite_store.subscribers.get(sid)
         assert row is not None and row.filters == DigestFilters(tags=("lyon",), languages=("fr",)) and row.locale == "en"
+        again = await (await s.client.get(f"/preferences/{prefs}", headers={"Accept-Language": "en"})).text()
+        assert 'value="lyon" checked' in again  # a page about one person is never served from the cache
         bad = await s.client.post(f"/preferences/{prefs}", data={"source": "nulle-part"})
         assert bad.status == 400 and sqlite_store.subscribers.get(sid).filters == row.filters  # type: ignore[union-attr]
         # the preferences token is not an unsubscribe token, nor a confirm token
@@ -368,6 +372,13 @@ async def test_list_mode_and_closed_subscriptions(sqlite_store: Store, clock: An
         assert (await s.client.post("/subscribe", data={"email": "a@example.org"})).status == 503
         assert (await s.client.get("/digest")).status == 200  # the archive does not need mail
         nothing_stored(s)
+        # ...nor do the links of mails sent by another process: one click still unsubscribes
+        sid = subscribe(sqlite_store, "camille@example.org")
+        row = sqlite_store.subscribers.get(sid)
+        assert row is not None
+        token = keyring_for(sqlite_store).make("unsubscribe", sid, bind=row.salt)
+        assert (await s.client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})).status == 200
+        assert s.counts()["confirmed"] == 0
 
 
 async def test_without_a_digest_section_there_are_no_pages(sqlite_store: Store, clock: Any) -> None:
