@@ -13,6 +13,7 @@ from datetime import date
 from email import policy
 from typing import Any
 
+from .. import service
 from ..digest.addresses import parse_address
 from ..digest.deliver import SendCounts, reclaim_after_for
 from ..digest.shapes import digest_json
@@ -38,6 +39,8 @@ def add_parsers(sub: Any) -> None:
     d.add_argument("--dry-run", action="store_true", help="count what would be sent; change nothing")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_digest_send)
+    d = digest.add_parser("run", help="send on schedule until stopped (what run does for the newsletter)")
+    d.set_defaults(func=cmd_digest_run)
     d = digest.add_parser("unsubscribe-mail",
                           help="read one mail on standard input and unsubscribe the token in its subject")
     d.set_defaults(func=cmd_unsubscribe_mail)
@@ -101,6 +104,16 @@ async def cmd_digest_send(settings: Settings, args: argparse.Namespace) -> int:
         verb = "would send" if args.dry_run else "sent"
         print(f"{verb} {counts.sent}, failed {counts.failed}, skipped {counts.skipped}")
     return 1 if counts.failed else 0
+
+
+async def cmd_digest_run(settings: Settings, args: argparse.Namespace) -> int:
+    """For deployments that run parts apart (docker compose): the newsletter alone, in one
+    process of several (the digest lock), until SIGTERM."""
+    async with make_aggregator(settings) as agg:
+        agg.newsletter()  # refuses at once, in one line, without a base URL or an SMTP server
+        async with service.stop_on_signals() as stop:
+            await service.newsletter_while_leader(agg, stop)
+    return 0
 
 
 async def cmd_unsubscribe_mail(settings: Settings, args: argparse.Namespace) -> int:

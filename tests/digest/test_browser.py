@@ -110,11 +110,13 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("digest-screenshots")
 
 
-def check(page: Any, watch: Watch, shots: Path, name: str) -> None:
-    """Clean, accessible, no sideways scrolling; photographed."""
+def check(page: Any, watch: Watch, shots: Path, name: str, *, accessible: bool = True) -> None:
+    """Clean, no sideways scrolling, photographed; accessible (axe-core) unless the page is
+    one already checked at another width or a one-paragraph answer (axe is the slow part)."""
     watch.assert_clean()
-    violations = axe(page)
-    assert violations == [], json.dumps(violations, indent=1)
+    if accessible:
+        violations = axe(page)
+        assert violations == [], json.dumps(violations, indent=1)
     width = page.viewport_size["width"]
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, f"{name} at {width}px"
     page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
@@ -143,7 +145,7 @@ def test_subscribing_in_the_browser(browser: Any, served: Served, shots: Path) -
             page.goto(served.base + "/", wait_until="load")
             page.get_by_role("link", name="Recevoir les articles du jour par mail, une fois par jour").click()
             page.wait_for_url("**/subscribe")
-            check(page, watch, shots, "subscribe")
+            check(page, watch, shots, "subscribe", accessible=width == 390)
         finally:
             context.close()
     context, page, watch = new_page(browser, served)
@@ -155,7 +157,7 @@ def test_subscribing_in_the_browser(browser: Any, served: Served, shots: Path) -
         page.get_by_role("button", name="S’abonner").click()
         page.wait_for_load_state("load")
         assert page.get_by_role("heading", level=1).inner_text() == "Regardez votre boîte mail", page.content()[-3000:]
-        check(page, watch, shots, "check-mail")
+        check(page, watch, shots, "check-mail", accessible=False)
     finally:
         context.close()
     # The link from the mail, opened by a scanner's browser (an automated one): the page
@@ -171,7 +173,7 @@ def test_subscribing_in_the_browser(browser: Any, served: Served, shots: Path) -
         page.wait_for_load_state("load")
         assert page.get_by_role("heading", level=1).inner_text() == "Votre abonnement est confirmé"
         assert served.store.subscribers.counts()["confirmed"] == 1
-        check(page, watch, shots, "confirmed")
+        check(page, watch, shots, "confirmed", accessible=False)
         page.get_by_role("link", name="Choisir vos sources, mots-clés et langues").click()
         page.wait_for_load_state("load")
         assert page.get_by_label("Rebellyon").is_checked()
@@ -230,6 +232,8 @@ def test_the_digest_mail_and_its_web_page(browser: Any, served: Served, shots: P
             assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
         finally:
             context.close()
+        if width != 375:
+            continue
         # axe needs script: the same HTML again, scripts allowed for axe only
         context = browser.new_context(viewport={"width": width, "height": 900})
         page = context.new_page()
@@ -244,6 +248,6 @@ def test_the_digest_mail_and_its_web_page(browser: Any, served: Served, shots: P
         context, page, watch = new_page(browser, served, width=390)
         try:
             page.goto(served.base + path, wait_until="load")
-            check(page, watch, shots, path.strip("/").replace("/", "-"))
+            check(page, watch, shots, path.strip("/").replace("/", "-"), accessible=path != "/digest")
         finally:
             context.close()

@@ -115,6 +115,8 @@ def test_show_send_and_subscribers(cli: Cli, smtp_server: SmtpServer, tmp_path: 
     assert status == 2 and out == "" and len(err.strip().splitlines()) == 1 and "AGGREGATOR_BASE_URL" in err
     status, _, err = cli("digest", "send", "--json", AGGREGATOR_BASE_URL="https://medias.example.org")
     assert status == 2 and "AGGREGATOR_SMTP_URL" in err
+    status, _, err = cli("digest", "run", AGGREGATOR_SMTP_URL=smtp_server.url)  # refuses at once
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "AGGREGATOR_BASE_URL" in err
     assert smtp_server.sink.received == [] and store.digests.latest() is None
 
     status, out, _ = cli("digest", "send", "--json", **mail_env)

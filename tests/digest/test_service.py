@@ -35,6 +35,8 @@ async def until(check: Callable[[], Any], timeout: float = 60.0) -> None:
 
 def news(store: Store, clock: Any) -> None:
     store.sources.sync(SOURCES)
+    clock.now = at("2026-11-16 09:00")
+    subscribe(store, "jamais-confirmee@example.org", confirm=False)  # forgotten after 3 days
     clock.now = at("2026-11-19 09:00")
     save(store, "rebellyon", [article("r1", "Grève générale à Lyon ce jeudi", "https://rebellyon.example/1")])
     subscribe(store, "camille@example.org")
@@ -55,6 +57,7 @@ async def test_run_sends_the_digest_on_schedule(sqlite_store: Store, clock: Any,
     [mail] = smtp_server.sink.received
     assert mail.rcpt_tos == ["camille@example.org"] and "Grève générale" in mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert sqlite_store.digests.latest().sent is not None  # type: ignore[union-attr]
+    assert sqlite_store.subscribers.counts()["pending"] == 0  # the housekeeping ran too
     with sqlite_store.leader_lock("digest") as lock:
         assert lock.try_acquire()  # released on stop
 
@@ -82,3 +85,4 @@ async def test_run_without_base_url_or_smtp_keeps_serving_and_says_why_once(
     off = [r for r in caplog.records if r.getMessage() == "digest.off"]
     assert len(off) == 1 and reason in record_fields(off[0])["reason"]
     assert smtp_server.sink.received == [] and sqlite_store.digests.latest() is None
+    assert sqlite_store.subscribers.counts()["pending"] == 1
