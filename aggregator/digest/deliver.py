@@ -3,13 +3,14 @@
 The relay's outbox discipline (``aggregator/relay/__init__.py``), adapted to SMTP:
 
 1. **Cut.** When the day's ``send_at`` has passed, the digest is cut in one transaction:
-   its window, its stories (frozen) and one ``deliveries`` row per confirmed subscriber
+   its window, its stories (frozen) and one ``mail_deliveries`` row per confirmed subscriber
    (or one row for the list address in the mailing-list mode), each with a stable
    ``Message-ID`` derived from (recipient, day). Nothing is lost: a crash before the commit
    leaves no digest, and the next call cuts it again.
-2. **Claim.** Before any SMTP command, the row is claimed: ``sending``, attempts + 1,
-   ``claimed_at``, committed. Claims are conditional updates: two processes never both
-   send one row.
+2. **Claim.** Before any SMTP command, rows are claimed: ``sending``, attempts + 1,
+   ``claimed_at``, committed, ``CLAIM_BATCH`` per transaction. Claims are conditional
+   updates: two processes never both send one row. A round that stops early (SIGTERM, a
+   configuration error) gives back the claims it did not try.
 3. **Mark DATA.** After the server accepted the recipient and just before ``DATA``, the
    row's ``data_at`` is committed: from this instant the message may be delivered.
 4. **Finish.** ``sent`` after the server's 250; ``pending`` with back-off on a temporary
@@ -18,7 +19,8 @@ The relay's outbox discipline (``aggregator/relay/__init__.py``), adapted to SMT
 **Reconciliation after an unclean stop.** SMTP has no read-back: nothing tells whether a
 server kept a message whose answer we never recorded. A ``sending`` row whose claim is
 older than ``reclaim_after`` (default 15 min, longer than any SMTP transaction with our
-timeouts, so a live process's rows are never taken) is resolved by the ``data_at`` mark:
+timeouts, so a live process's rows are never taken; 0 for the holder of a digest lock that
+dies with its process, see ``reclaim_after_for``) is resolved by the ``data_at`` mark:
 
 - without it, the crash came before ``DATA``: the message was certainly not delivered
   (a server delivers only after the final ``.``); it goes back to ``pending`` and the

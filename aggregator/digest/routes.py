@@ -293,7 +293,7 @@ async def subscribe_post(request: web.Request) -> web.Response:
         return _subscribe_page(request, status=400, error="choices", detail=str(exc), email=shown, locale=locale)
     log.info("digest.subscribe_request", status=outcome.status)
     # The same answer whatever happened: the form must not tell who is subscribed.
-    return _private(request, "digest/check_mail.html", locale_label=locale)
+    return _private(request, "digest/check_mail.html")
 
 
 # -- links from mails: confirm, reconfirm, unsubscribe -------------------------------------------

@@ -8,7 +8,7 @@ link opens a page whose POST button confirms (``confirm``); a plain GET must nev
 ``confirm`` or ``unsubscribe`` (mail scanners follow links). Unconfirmed addresses are
 forgotten after ``UNCONFIRMED_TTL``. A confirmation is mailed at most once per
 ``CONFIRM_INTERVAL`` per address, so a flood of requests for one address sends one mail.
-Throttling per client (IP) is the web layer's job.
+Throttling per client (IP) is the pages' job (``throttle``, used by ``routes``).
 
 Every outcome a stranger can trigger looks the same from the form (``subscribe`` returns a
 status for logs and tests, not for the page): the form must not tell whether an address
