@@ -288,6 +288,9 @@ async def subscribe_post(request: web.Request) -> web.Response:
                                locale=locale)
     except MailError as exc:
         log.warning("digest.confirmation_failed", error=str(exc), kind=exc.kind)
+        if exc.kind == "refused":  # the address's own server says it does not exist
+            return _subscribe_page(request, status=400, error="address_refused", email=shown, filters=filters,
+                                   locale=locale)
         return _subscribe_page(request, status=503, error="mail_failed", email=shown, filters=filters, locale=locale)
     except DigestError as exc:
         return _subscribe_page(request, status=400, error="choices", detail=str(exc), email=shown, locale=locale)

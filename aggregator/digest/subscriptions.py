@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Literal
 
 from .. import logs
-from ..errors import DigestError, TokenError
+from ..errors import DigestError, MailError, TokenError
 from ..model import Clock, DigestConfig, DigestFilters, utcnow
 from ..store import Store
 from ..store.subscribers import Subscriber
@@ -157,7 +157,13 @@ class Subscriptions:
             confirm_url=confirm_link(self.settings.base_url, self.keyring, row.id, row.salt, expires=expires),
             date=now, expires=expires,
         )
-        await self.transport.send(message, sender=self.settings.envelope_sender, recipient=row.address)
+        try:
+            await self.transport.send(message, sender=self.settings.envelope_sender, recipient=row.address)
+        except MailError as exc:
+            if exc.kind == "refused" and row.confirm_sent_at is None:
+                # The address's own server says it does not exist: keep nothing of it.
+                await asyncio.to_thread(self.store.subscribers.forget_pending, row.id)
+            raise
         await asyncio.to_thread(self.store.subscribers.mark_confirm_sent, row.id, now)
         log.info("digest.confirmation_sent", subscriber=row.id)
         return SubscribeOutcome("confirmation_sent", row.id)

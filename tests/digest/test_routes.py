@@ -390,3 +390,17 @@ async def test_without_a_digest_section_there_are_no_pages(sqlite_store: Store, 
 def test_mask() -> None:
     assert mask("dominique@example.org") == "d•••e@example.org"
     assert mask("ab@example.org") == "a•••@example.org"
+
+
+async def test_smtp_trouble_with_the_confirmation_mail(sqlite_store: Store, clock: Any, smtp_server: SmtpServer) -> None:
+    async with site(sqlite_store, smtp_server) as s:
+        smtp_server.sink.rcpt_script["camille@example.org"] = ["451 4.3.0 try again later"]
+        answer = await s.client.post("/subscribe", data={"email": "camille@example.org"})
+        assert answer.status == 503 and "Réessayez dans quelques minutes" in await answer.text()
+        assert s.mails() == []
+        again = await s.client.post("/subscribe", data={"email": "camille@example.org"})  # the server is back
+        assert again.status == 200 and len(s.mails()) == 1 and s.counts()["pending"] == 1
+        smtp_server.sink.rcpt_script["personne@example.org"] = ["550 5.1.1 no such user"]
+        refused = await s.client.post("/subscribe", data={"email": "personne@example.org"})
+        assert refused.status == 400 and "n’existe pas" in await refused.text() and len(s.mails()) == 1
+        assert s.counts()["pending"] == 1  # the refused address is not kept
