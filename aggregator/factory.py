@@ -23,9 +23,13 @@ from aiohttp import web
 
 from . import logs
 from .config import ConfigChange, reloadable
+from .digest import Newsletter, SmtpTransport, Subscriptions, parse_smtp_url
+from .digest import routes as digest_routes
+from .digest.deliver import RECLAIM_AFTER
+from .errors import ConfigError
 from .fetch.client import HttpClient
 from .index import SearchIndex, open_index
-from .model import Clock, Config, utcnow
+from .model import Clock, Config, DigestConfig, utcnow
 from .relay import Relay, enabled_targets
 from .relay.leader import RELAY_LOCK
 from .relay.preview import RelayPreview
@@ -41,6 +45,12 @@ from .webapp import PAGE_CACHE_SECONDS, create_app
 __all__ = ["Aggregator", "Tuning", "make_aggregator"]
 
 log = logs.get("aggregator")
+
+#: The newsletter's lock (``digest_lock``): one process sends.
+DIGEST_LOCK = "digest"
+#: What the newsletter's reading-only uses (``digest show``, ``--dry-run``) put where the
+#: public base URL goes: they render no link.
+OFFLINE_BASE_URL = "http://localhost"
 
 #: Article pages and thumbnails for link cards: far less than a feed may weigh.
 CARD_MAX_BYTES = 5 * 1024 * 1024
@@ -83,6 +93,7 @@ class Aggregator:
         self._parse_pool: ParsePool | None = None
         self._crawler: Crawler | None = None
         self._targets: dict[str, Target] | None = None
+        self._mail: SmtpTransport | None = None
 
     @property
     def config(self) -> Config:
@@ -183,6 +194,11 @@ class Aggregator:
         a process that posts needs them (``aggregator items`` does not).
         """
         if self._targets is None:
+            # Imported here: the Mastodon and Bluesky clients take seconds to import, and
+            # most commands (crawl --once, digest send…) never post.
+            from .relay.bluesky import BlueskyPoster
+            from .relay.mastodon import MastodonPoster
+
             targets: dict[str, Target] = {}
             relay, credentials = self.config.relay, self.settings.credentials
             for name in self.relay_targets_enabled():
@@ -223,14 +239,99 @@ class Aggregator:
     def relay_lock(self) -> LeaderLock:
         return self.store.leader_lock(RELAY_LOCK)
 
+    # -- the newsletter -------------------------------------------------------------
+
+    def digest_config(self) -> DigestConfig:
+        """The ``digest:`` section. Raises ConfigError when there is none."""
+        if self.config.digest is None:
+            raise ConfigError("no digest: section: the newsletter is off", file=self.config.path)
+        return self.config.digest
+
+    def newsletter_off_reason(self) -> str | None:
+        """Why the newsletter cannot send from this process, in one line; None when it can."""
+        if self.config.digest is None:
+            return "no digest: section in sources.yaml"
+        if self.settings.base_url is None:
+            return "AGGREGATOR_BASE_URL is not set: mails need the site's public address for their links"
+        if self.settings.smtp_url is None:
+            return "AGGREGATOR_SMTP_URL is not set: no SMTP server to send through"
+        try:
+            parse_smtp_url(self.settings.smtp_url)
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+    def _require_sending(self) -> str:
+        """The base URL, once everything sending needs is there.
+
+        Raises:
+            ConfigError: one line naming what is missing (``run`` logs it instead).
+        """
+        self.digest_config()
+        if self.settings.base_url is None:
+            raise ConfigError("not set: mails need the site's public address for their links, e.g. "
+                              "https://medias.example.org; no mail is sent without it",
+                              file="environment", field="AGGREGATOR_BASE_URL")
+        if self.settings.smtp_url is None:
+            raise ConfigError("not set: e.g. smtp://user:password@mail.example.org:587 (see docs/newsletter.md)",
+                              file="environment", field="AGGREGATOR_SMTP_URL")
+        return self.settings.base_url
+
+    def mail_transport(self) -> SmtpTransport:
+        """The SMTP client (``AGGREGATOR_SMTP_URL``), connected on first use, shared by the
+        newsletter and the subscription pages of this process, closed by the factory."""
+        if self._mail is None:
+            self._require_sending()
+            assert self.settings.smtp_url is not None
+            self._mail = SmtpTransport(parse_smtp_url(self.settings.smtp_url))
+            self._stack.push_async_callback(self._mail.close)
+        return self._mail
+
+    def newsletter(self, *, sending: bool = True, reclaim_after: timedelta = RECLAIM_AFTER) -> Newsletter:
+        """The delivery loop. ``sending=False`` reads and counts only (``digest show``,
+        ``--dry-run``): no base URL or SMTP server needed, nothing sent.
+
+        ``reclaim_after``: how old a ``sending`` claim must be before it is taken as a dead
+        process's; the caller that holds the digest lock on a lock that dies with its
+        holder (``digest_lock().mechanism == "file"``) may pass 0.
+        """
+        config = self.digest_config()
+        if not sending:
+            return Newsletter(self.store, config, base_url=self.settings.base_url or OFFLINE_BASE_URL,
+                              clock=self.clock, reclaim_after=reclaim_after)
+        return Newsletter(self.store, config, base_url=self._require_sending(), transport=self.mail_transport(),
+                          clock=self.clock, reclaim_after=reclaim_after)
+
+    def subscriptions(self, *, sending: bool = True) -> Subscriptions:
+        """Subscribing and unsubscribing; ``sending=False`` for flows that send nothing
+        (unsubscribing, ``subscribers remove``)."""
+        config = self.digest_config()
+        if not sending:
+            return Subscriptions(self.store, config, base_url=self.settings.base_url or OFFLINE_BASE_URL,
+                                 transport=None, clock=self.clock)
+        return Subscriptions(self.store, config, base_url=self._require_sending(), transport=self.mail_transport(),
+                             clock=self.clock)
+
+    def digest_lock(self) -> LeaderLock:
+        """One process sends the newsletter (``run`` or ``digest send``)."""
+        return self.store.leader_lock(DIGEST_LOCK)
+
     # -- the web --------------------------------------------------------------------
 
     def web_app(self, *, with_index: bool = True) -> web.Application:
-        """The readers' web application over this store and index."""
-        return create_app(
+        """The readers' web application over this store and index, with the newsletter's
+        pages when the ``digest:`` section is present."""
+        app = create_app(
             store=self.store, config=self.config, index=self.index() if with_index else None, clock=self.clock,
             cache_seconds=self.tuning.page_cache_seconds, base_url=self.settings.base_url,
         )
+        if self.config.digest is not None:
+            off = self.newsletter_off_reason()
+            digest_routes.setup(app, digest_routes.DigestDeps(
+                store=self.store, config=self.config.digest, clock=self.clock, base_url=self.settings.base_url,
+                subscriptions=self.subscriptions(sending=off is None), closed_reason=off,
+            ))
+        return app
 
 
 @asynccontextmanager

@@ -20,11 +20,13 @@ from typing import Any
 
 from . import logs
 from .config import parse_config
+from .digest.deliver import reclaim_after_for
 from .errors import AggregatorError, ConfigError, UsageError
 from .factory import Aggregator
 from .index import SearchIndex
 from .model import Config
 from .relay.leader import relay_while_leader
+from .store import run_while_leader
 
 log = logs.get("aggregator")
 
@@ -36,6 +38,10 @@ STOP_GRACE = 30.0
 CONFIG_POLL = 3.0
 #: A changed file is read once it has stayed the same this long (an editor may be writing).
 CONFIG_SETTLE = 0.5
+#: The newsletter looks for a due digest this often; housekeeping runs hourly.
+DIGEST_EVERY = 60.0
+#: Re-confirmation mails asked per hour at most (beside the digests' own hourly cap).
+RECONFIRM_BATCH = 50
 
 
 @contextlib.asynccontextmanager
@@ -240,6 +246,13 @@ async def run_everything(agg: Aggregator, host: str, port: int, stop: asyncio.Ev
             loops["relay"] = lambda: relay_while_leader(agg.relay_lock(), relay, stop)
         else:
             log.info("relay.off", reason="no configured and credentialed target")
+        off = agg.newsletter_off_reason()
+        if off is None:
+            loops["digest"] = lambda: newsletter_while_leader(agg, stop)
+        elif agg.config.digest is not None:
+            log.warning("digest.off", reason=off)  # configured but unable to send: say so once
+        else:
+            log.info("digest.off", reason=off)
         await supervise(stop, loops)
     finally:
         await runner.cleanup()
@@ -267,3 +280,21 @@ async def crawl_forever(agg: Aggregator, stop: asyncio.Event) -> None:
 async def relay_forever(agg: Aggregator, stop: asyncio.Event) -> None:
     """``aggregator relay``: deliver while leading, stand by otherwise."""
     await relay_while_leader(agg.relay_lock(), await agg.relay(), stop)
+
+
+async def newsletter_while_leader(agg: Aggregator, stop: asyncio.Event, *, every: float = DIGEST_EVERY) -> None:
+    """The daily digest on schedule, with the subscriptions' housekeeping and the yearly
+    re-confirmations, in one process of several (``agg.digest_lock()``)."""
+    lock = agg.digest_lock()
+    newsletter = agg.newsletter(reclaim_after=reclaim_after_for(lock.mechanism))
+    subscriptions = agg.subscriptions()
+
+    async def chores() -> None:
+        await asyncio.to_thread(subscriptions.housekeeping)
+        if not newsletter.list_mode:
+            await subscriptions.send_reconfirmations(limit=RECONFIRM_BATCH)
+
+    async def work(done: asyncio.Event) -> None:
+        await newsletter.run_forever(done, interval=every, chores=chores)
+
+    await run_while_leader(lock, stop, work)

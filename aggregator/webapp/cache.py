@@ -145,3 +145,4 @@ def cache_middleware(
         return web.Response(body=item.body, status=200, headers=headers)
 
     return micro_cache
+
