@@ -3,12 +3,12 @@
 Every field of an entry comes from a stranger: a feed with a 1 MiB title, 10,000 tags or a
 summary the size of a book was stored and rendered whole, and one such item made every
 reader's river page too heavy for a browser to lay out. Parsers bound each field to these
-limits (``parse/build.py``, after the raw values are read, whatever the format), the
-migration of 0012 bounds what older versions stored, and the README lists them
+limits (``parse/build.py``, after the raw values are read, whatever the format),
+migration 0012 bounds what older versions stored, and the README lists them
 ("Supported feed formats and sanitizing"). Lengths are in characters; a text cut at a
 word gets one more, its ellipsis.
 
-Nothing here imports anything: the parsers, the store's migrations and the web read it.
+Nothing here imports anything: the parsers, the store's migrations and the tests read it.
 """
 
 from __future__ import annotations
