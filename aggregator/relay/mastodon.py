@@ -23,6 +23,7 @@ from mastodon.errors import (
 
 from ..errors import RelayError
 from ..model import Clock, MastodonTarget
+from ..tracking import strip_tracking
 from .plan import Job
 from .targets import Delivered
 
@@ -168,11 +169,14 @@ class MastodonPoster:
 
 
 def _links_to(status: Any, url: str) -> bool:
+    """Whether a status links to ``url``, tracking parameters aside: an attempt made before
+    the upgrade that cleaned stored links (migration 0005) posted the link as it came."""
+    url = strip_tracking(url)
     card = status.get("card") or {}
-    if card.get("url") == url:
+    if isinstance(card.get("url"), str) and strip_tracking(card["url"]) == url:
         return True
     content = status.get("content") or ""
-    return any(html.unescape(href) == url for href in HREF.findall(content))
+    return any(strip_tracking(html.unescape(href)) == url for href in HREF.findall(content))
 
 
 def _detail(exc: BaseException) -> str:
