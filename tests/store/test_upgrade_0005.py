@@ -27,7 +27,7 @@ HUGE_TITLE = "Titre " + "interminable " * 20_000
 
 def _previous_revision(store: Store) -> str:
     script = ScriptDirectory.from_config(alembic_config(store.db.engine))
-    previous = script.get_revision("0012").down_revision
+    previous = script.get_revision("0005").down_revision
     assert isinstance(previous, str)
     return previous
 
