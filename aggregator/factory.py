@@ -31,6 +31,9 @@ from .relay.mastodon import MastodonPoster
 from .relay.targets import Target
 from .settings import Settings
 from .store import LeaderLock, Store
+from .suggestions import SuggestDeps
+from .suggestions import setup as mount_suggestions
+from .suggestions.check import CHECK_SECONDS
 from .update.crawler import Crawler
 from .update.ingest import RelayPolicy
 from .update.parse_pool import ParsePool
@@ -65,6 +68,7 @@ class Tuning:
     crawl_owner: str | None = None
     rng: random.Random = field(default_factory=random.Random)
     page_cache_seconds: float = PAGE_CACHE_SECONDS
+    suggest_check_seconds: float = CHECK_SECONDS
 
 
 class Aggregator:
@@ -81,6 +85,7 @@ class Aggregator:
         self._card_http: HttpClient | None = None
         self._parse_pool: ParsePool | None = None
         self._crawler: Crawler | None = None
+        self._retriever: Retriever | None = None
         self._targets: dict[str, Target] | None = None
 
     @property
@@ -129,11 +134,16 @@ class Aggregator:
             self._parse_pool = await self._stack.enter_async_context(ParsePool(workers))
         return self._parse_pool
 
+    async def retriever(self) -> Retriever:
+        """Fetch + parse of one source, over the crawler's client and pool (the crawler, suggestions)."""
+        if self._retriever is None:
+            self._retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings)
+        return self._retriever
+
     async def crawler(self) -> Crawler:
         if self._crawler is None:
-            retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings)
             self._crawler = Crawler(
-                self.store, self.config, retriever, self.relay_policy(), clock=self.clock, rng=self.tuning.rng,
+                self.store, self.config, await self.retriever(), self.relay_policy(), clock=self.clock, rng=self.tuning.rng,
                 owner=self.tuning.crawl_owner, lease_seconds=self.settings.lease_seconds,
             )
         return self._crawler
@@ -190,11 +200,16 @@ class Aggregator:
     # -- the web --------------------------------------------------------------------
 
     def web_app(self, *, with_index: bool = True) -> web.Application:
-        """The readers' web application over this store and index."""
-        return create_app(
+        """The readers' web application over this store and index, with ``/suggest`` mounted."""
+        app = create_app(
             store=self.store, config=self.config, index=self.index() if with_index else None, clock=self.clock,
-            cache_seconds=self.tuning.page_cache_seconds,
+            cache_seconds=self.tuning.page_cache_seconds, base_url=self.settings.base_url,
         )
+        mount_suggestions(app, SuggestDeps(
+            store=self.store.suggestions, retriever=self.retriever, clock=self.clock,
+            check_seconds=self.tuning.suggest_check_seconds,
+        ))
+        return app
 
 
 @asynccontextmanager

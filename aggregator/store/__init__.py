@@ -24,6 +24,7 @@ from .outbox import OutboxRepo
 from .search import SearchRepo
 from .sources import SourceRepo
 from .subscribers import SubscriberRepo
+from .suggestions import SuggestionRepo
 
 __all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
 
@@ -49,6 +50,7 @@ class Store:
         self.subscribers = SubscriberRepo(self.db)
         self.digests = DigestRepo(self.db)
         self.mail_deliveries = MailDeliveryRepo(self.db)
+        self.suggestions = SuggestionRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..model import Clock, Config, utcnow
-from . import api, pages
+from . import api, pages, syndication
 from .cache import ResponseCache, cache_middleware
 from .context import ui_locale
 from .data import SourceDirectory
 from .http import add_security_headers, timing_middleware
-from .keys import CLOCK, CONFIG, DIRECTORY, EXECUTOR, INDEX, METRICS, RENDERER, STORE
+from .keys import BASE_URL, CLOCK, CONFIG, DIRECTORY, EXECUTOR, INDEX, METRICS, RENDERER, STORE
 from .metrics import Metrics
 from .ports import ReadStore
 from .render import Renderer
@@ -42,6 +42,7 @@ def create_app(
     index: SearchIndexLike | None = None,
     clock: Clock = utcnow,
     cache_seconds: float = 0.0,
+    base_url: str | None = None,
 ) -> web.Application:
     """Build the application over an open store (and optionally a search index).
 
@@ -51,6 +52,8 @@ def create_app(
     Args:
         cache_seconds: keep rendered public pages, feeds and API answers this long (see
             ``cache.py``); 0 renders every request (tests see writes at once).
+        base_url: the site's public address (``settings.base_url``), for what other sites
+            copy (``/share``'s snippets) and the embeddable block's links; None when unset.
     """
     cache = ResponseCache(cache_seconds)
     app = web.Application(
@@ -61,6 +64,7 @@ def create_app(
     app[CONFIG] = config
     app[INDEX] = index
     app[CLOCK] = clock
+    app[BASE_URL] = base_url
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(add_security_headers)
@@ -77,6 +81,9 @@ def create_app(
     r.add_get("/tags/{tag:.+}", pages.tag, name="tag")
     r.add_get("/feed.atom", api.feed_atom, name="feed_atom")
     r.add_get("/feed.json", api.feed_json, name="feed_json")
+    r.add_get("/feed.rss", api.feed_rss, name="feed_rss")
+    r.add_get("/embed", syndication.embed, name="embed")
+    r.add_get("/share", syndication.share, name="share")
     r.add_get("/api/items", api.api_items, name="api_items")
     r.add_get("/api/sources", api.api_sources, name="api_sources")
     r.add_get("/healthz", api.healthz, name="healthz")

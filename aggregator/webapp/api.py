@@ -1,4 +1,4 @@
-"""Machine-facing routes: Atom and JSON feeds of every view, OPML, JSON API, health, metrics."""
+"""Machine-facing routes: Atom, RSS and JSON feeds of every view, OPML, JSON API, health, metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..shapes import api_item_json, api_source_json
 from ..sources import sources_to_opml
 from .context import in_thread, ui_locale
 from .data import Page, health, metrics_figures, river_page, search_page, source_rows
-from .feeds import FeedMeta, atom, json_feed
+from .feeds import FeedMeta, atom, json_feed, rss
 from .health_words import N_
 from .http import conditional
 from .keys import CLOCK, DIRECTORY, INDEX, METRICS, RENDERER, STORE
@@ -21,6 +21,7 @@ from .params import BadRequest, Filters, decode_cursor, parse_filters, parse_lim
 from .render import query_string
 
 FEED_SIZE = 50
+FEED_MAX = 200  # ``limit=`` on feeds: 1 to this
 FEED_MAX_AGE = 300  # feed readers poll; five minutes matches the crawl's shortest interval
 API_MAX_AGE = 60
 JSON = "application/json; charset=utf-8"
@@ -30,7 +31,7 @@ def _base(request: web.Request) -> str:
     return str(request.url.origin())
 
 
-async def _load(request: web.Request, filters: Filters, limit: int) -> Page:
+async def load_page(request: web.Request, filters: Filters, limit: int) -> Page:
     """A page of a view: search (by date) when ``q`` is set, the river otherwise."""
     cursor = decode_cursor(request.query.get("cursor"))
     if filters.q:
@@ -76,24 +77,28 @@ def _title(request: web.Request, filters: Filters) -> str:
 
 async def _feed(request: web.Request, kind: str) -> web.Response:
     filters = parse_filters(request.query)
-    page = await _load(request, filters, FEED_SIZE)
+    limit = parse_limit(request.query, FEED_SIZE, FEED_MAX)
+    page = await load_page(request, filters, limit)
     base = _base(request)
     entries = [item.entry for item in page.items]
     lm = page_last_modified(page)
     cursor = request.query.get("cursor")
     path = request.path
+    query = {**filters.as_query(), "limit": str(limit) if limit != FEED_SIZE else None}
     meta = FeedMeta(
         title=_title(request, filters),
-        self_url=base + path + query_string(filters.as_query(), cursor=cursor),
+        self_url=base + path + query_string(query, cursor=cursor),
         html_url=_html_url(base, filters),
-        feed_id=base + path + query_string(filters.as_query()),
+        feed_id=base + path + query_string(query),
         updated=max((max(e.published, e.updated or e.published) for e in entries), default=request.app[CLOCK]()),
-        next_url=(base + path + query_string(filters.as_query(), cursor=page.next_cursor)) if page.next_cursor else None,
+        next_url=(base + path + query_string(query, cursor=page.next_cursor)) if page.next_cursor else None,
         language=filters.lang,
     )
     sources = request.app[DIRECTORY].by_slug()
     if kind == "atom":
         body, ctype = atom(meta, entries, sources, base), "application/atom+xml; charset=utf-8"
+    elif kind == "rss":
+        body, ctype = rss(meta, entries, sources, base), "application/rss+xml; charset=utf-8"
     else:
         body, ctype = json_feed(meta, entries, sources, base), "application/feed+json; charset=utf-8"
     return conditional(request, body, ctype, max_age=FEED_MAX_AGE, last_modified=lm, vary="Accept-Language")
@@ -107,6 +112,10 @@ async def feed_json(request: web.Request) -> web.Response:
     return await _feed(request, "json")
 
 
+async def feed_rss(request: web.Request) -> web.Response:
+    return await _feed(request, "rss")
+
+
 def _json(request: web.Request, data: Any, *, max_age: int = API_MAX_AGE) -> web.Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     return conditional(request, body, JSON, max_age=max_age)
@@ -116,7 +125,7 @@ async def api_items(request: web.Request) -> web.Response:
     try:
         filters = parse_filters(request.query)
         limit = parse_limit(request.query, 50, 200)
-        page = await _load(request, filters, limit)
+        page = await load_page(request, filters, limit)
     except BadRequest as exc:
         return web.json_response({"error": exc.message}, status=400)
     next_url = None

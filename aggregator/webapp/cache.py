@@ -26,6 +26,8 @@ from .i18n import UI_PARAM
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Routes that must always tell the truth now, or that are files already.
 UNCACHED_PREFIXES = ("/healthz", "/metrics", "/static/", "/favicon.ico")
+#: Routes that never set the ``ui`` cookie, so ``?ui=`` answers are public there.
+COOKIELESS_PATHS = ("/embed",)
 CONDITIONAL_HEADERS = ("If-None-Match", "If-Modified-Since")
 
 
@@ -76,7 +78,7 @@ def cache_middleware(cache: ResponseCache, locale_of: Callable[[web.Request], st
             cache.seconds <= 0
             or request.method != "GET"
             or request.path.startswith(UNCACHED_PREFIXES)
-            or UI_PARAM in request.query  # answers set a cookie: personal
+            or (UI_PARAM in request.query and request.path not in COOKIELESS_PATHS)  # answers set a cookie: personal
         ):
             return await handler(request)
         key = (request.path, request.query_string, locale_of(request))

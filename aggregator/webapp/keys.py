@@ -22,3 +22,5 @@ RENDERER = web.AppKey("renderer", Renderer)
 METRICS = web.AppKey("metrics", Metrics)
 DIRECTORY = web.AppKey("directory", SourceDirectory)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+#: The site's public address (``AGGREGATOR_BASE_URL``, no trailing slash), or None when unset.
+BASE_URL: web.AppKey[str | None] = web.AppKey("base_url")
