@@ -283,3 +283,7 @@ class MailError(DigestError):
         self.kind = kind
         self.code = code
         self.stage = stage
+
+
+class InvalidSuggestion(AggregatorError):
+    """A reader's suggested address cannot be used (``/suggest``); the message is shown to them, translated."""

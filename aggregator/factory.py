@@ -36,6 +36,9 @@ from .relay.preview import RelayPreview
 from .relay.targets import BLUESKY_SESSION_KEY, Target
 from .settings import Settings
 from .store import LeaderLock, Store, usage
+from .suggestions import SuggestDeps
+from .suggestions import setup as mount_suggestions
+from .suggestions.check import CHECK_SECONDS
 from .update.crawler import Crawler
 from .update.ingest import RelayPolicy
 from .update.parse_pool import ParsePool
@@ -76,6 +79,7 @@ class Tuning:
     crawl_owner: str | None = None
     rng: random.Random = field(default_factory=random.Random)
     page_cache_seconds: float = PAGE_CACHE_SECONDS
+    suggest_check_seconds: float = CHECK_SECONDS
 
 
 class Aggregator:
@@ -92,6 +96,7 @@ class Aggregator:
         self._card_http: HttpClient | None = None
         self._parse_pool: ParsePool | None = None
         self._crawler: Crawler | None = None
+        self._retriever: Retriever | None = None
         self._targets: dict[str, Target] | None = None
         self._mail: SmtpTransport | None = None
 
@@ -161,8 +166,10 @@ class Aggregator:
         return self._parse_pool
 
     async def retriever(self) -> Retriever:
-        """Fetch and parse one source of any kind (or discover a site's feed)."""
-        return Retriever(await self.http(), await self.parse_pool(), self.config.settings)
+        """Fetch + parse of one source, over the crawler's client and pool (the crawler, suggestions)."""
+        if self._retriever is None:
+            self._retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings)
+        return self._retriever
 
     async def crawler(self) -> Crawler:
         if self._crawler is None:
@@ -319,12 +326,16 @@ class Aggregator:
     # -- the web --------------------------------------------------------------------
 
     def web_app(self, *, with_index: bool = True) -> web.Application:
-        """The readers' web application over this store and index, with the newsletter's
-        pages when the ``digest:`` section is present."""
+        """The readers' web application over this store and index, with ``/suggest`` mounted, and
+        the newsletter's pages when the ``digest:`` section is present."""
         app = create_app(
             store=self.store, config=self.config, index=self.index() if with_index else None, clock=self.clock,
             cache_seconds=self.tuning.page_cache_seconds, base_url=self.settings.base_url,
         )
+        mount_suggestions(app, SuggestDeps(
+            store=self.store.suggestions, retriever=self.retriever, clock=self.clock,
+            check_seconds=self.tuning.suggest_check_seconds,
+        ))
         if self.config.digest is not None:
             off = self.newsletter_off_reason()
             digest_routes.setup(app, digest_routes.DigestDeps(

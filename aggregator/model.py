@@ -307,3 +307,26 @@ class Decision:
     new: tuple[EntryChange, ...] = ()
     updated: tuple[EntryChange, ...] = ()
     unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A source a reader suggested (``/suggest``), waiting for the operator's decision.
+
+    What the aggregator found when it read the URL once (``outcome``: ``ok``, ``no_feed``,
+    ``unreadable`` or ``timeout``) is kept with it; the reader's address never is.
+    """
+
+    id: int
+    url: str  # as suggested, normalized
+    note: str
+    outcome: str
+    state: str  # pending | accepted | rejected
+    created: datetime
+    feed_url: str | None = None
+    title: str | None = None
+    items: int | None = None
+    language: str | None = None
+    error: str | None = None
+    decided: datetime | None = None
+    source: str | None = None  # the slug it was accepted under

@@ -22,7 +22,17 @@ from collections.abc import Mapping, Sequence
 from .. import __version__, logs
 from ..errors import AggregatorError, ConfigError, UsageError
 from ..settings import Settings, load_settings
-from . import crawl, maintenance, newsletter, operations, reading, relaying, serving, sources
+from . import (
+    crawl,
+    maintenance,
+    newsletter,
+    operations,
+    reading,
+    relaying,
+    serving,
+    sources,
+    suggestions,
+)
 
 __all__ = ["EXIT_BROKEN_PIPE", "build_parser", "log_rule", "main"]
 
@@ -43,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     # A command that keeps running (a service) says so: it logs differently (see log_rule).
     parser.set_defaults(long_running=lambda args: False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serving, crawl, reading, sources, relaying, newsletter, maintenance, operations):
+    for module in (serving, crawl, reading, sources, relaying, newsletter, suggestions, maintenance, operations):
         module.add_parsers(sub)
     return parser
 

@@ -29,6 +29,7 @@ from .search import SearchRepo
 from .snapshot import backup_to
 from .sources import SourceRepo
 from .subscribers import SubscriberRepo
+from .suggestions import SuggestionRepo
 from .transfer import copy_store
 
 __all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
@@ -55,6 +56,7 @@ class Store:
         self.subscribers = SubscriberRepo(self.db)
         self.digests = DigestRepo(self.db)
         self.mail_deliveries = MailDeliveryRepo(self.db)
+        self.suggestions = SuggestionRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..model import Clock, Config, utcnow
-from . import api, pages
+from . import api, pages, syndication
 from .cache import ResponseCache, cache_middleware
 from .context import ui_locale
 from .data import SourceDirectory
@@ -37,8 +37,8 @@ READ_THREADS = 10
 PAGE_CACHE_SECONDS = 5.0
 #: The routes whose answers the micro-cache keeps (cache.py): public reads, the same for
 #: every reader of a URL in a language. Nothing else is cached, whoever adds it.
-CACHED_ROUTES = ("river", "search", "sources", "opml", "source", "tag", "feed_atom", "feed_json", "api_items",
-                 "api_sources")
+CACHED_ROUTES = ("river", "search", "sources", "opml", "source", "tag", "feed_atom", "feed_json", "feed_rss",
+                 "embed", "share", "api_items", "api_sources")
 
 
 def create_app(
@@ -91,6 +91,9 @@ def create_app(
     r.add_get("/tags/{tag:.+}", pages.tag, name="tag")
     r.add_get("/feed.atom", api.feed_atom, name="feed_atom")
     r.add_get("/feed.json", api.feed_json, name="feed_json")
+    r.add_get("/feed.rss", api.feed_rss, name="feed_rss")
+    r.add_get("/embed", syndication.embed, name="embed")
+    r.add_get("/share", syndication.share, name="share")
     r.add_get("/api/items", api.api_items, name="api_items")
     r.add_get("/api/sources", api.api_sources, name="api_sources")
     r.add_get("/healthz", api.healthz, name="healthz")

@@ -1,4 +1,4 @@
-"""Machine-facing routes: Atom and JSON feeds of every view, OPML, JSON API, health, metrics."""
+"""Machine-facing routes: Atom, RSS and JSON feeds of every view, OPML, JSON API, health, metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..shapes import api_item_json, api_source_json
 from ..sources import sources_to_opml
 from .context import in_thread, ui_locale
 from .data import Page, health, metrics_figures, river_page, search_page, source_rows
-from .feeds import FeedMeta, atom, json_feed, source_path
+from .feeds import FeedMeta, atom, json_feed, rss, source_path
 from .health_words import N_
 from .http import conditional, json_bytes
 from .keys import CLOCK, DIRECTORY, INDEX, METRICS, PUBLIC_URLS, RENDERER, STORE
@@ -20,12 +20,13 @@ from .params import BadRequest, Filters, decode_cursor, parse_filters, parse_lim
 from .render import path_segment, query_string
 
 FEED_SIZE = 50
+FEED_MAX = 200  # ``limit=`` on feeds: 1 to this
 FEED_MAX_AGE = 300  # feed readers poll; five minutes matches the crawl's shortest interval
 API_MAX_AGE = 60
 JSON = "application/json; charset=utf-8"
 
 
-async def _load(request: web.Request, filters: Filters, limit: int) -> Page:
+async def load_page(request: web.Request, filters: Filters, limit: int) -> Page:
     """A page of a view: search (by date) when ``q`` is set, the river otherwise."""
     cursor = decode_cursor(request.query.get("cursor"))
     if filters.q:
@@ -72,24 +73,28 @@ def _title(request: web.Request, filters: Filters) -> str:
 
 async def _feed(request: web.Request, kind: str) -> web.Response:
     filters = parse_filters(request.query)
-    page = await _load(request, filters, FEED_SIZE)
+    limit = parse_limit(request.query, FEED_SIZE, FEED_MAX)
+    page = await load_page(request, filters, limit)
     entries = [item.entry for item in page.items]
     lm = page_last_modified(page)
     cursor = request.query.get("cursor")
-    path = "/feed.atom" if kind == "atom" else "/feed.json"
+    path = {"atom": "/feed.atom", "json": "/feed.json", "rss": "/feed.rss"}[kind]
+    query = {**filters.as_query(), "limit": str(limit) if limit != FEED_SIZE else None}
     meta = FeedMeta(
         title=_title(request, filters),
-        self_path=path + query_string(filters.as_query(), cursor=cursor),
+        self_path=path + query_string(query, cursor=cursor),
         html_path=_html_path(filters),
-        id_path=path + query_string(filters.as_query()),
+        id_path=path + query_string(query),
         updated=max((max(e.published, e.updated or e.published) for e in entries), default=request.app[CLOCK]()),
-        next_path=(path + query_string(filters.as_query(), cursor=page.next_cursor)) if page.next_cursor else None,
+        next_path=(path + query_string(query, cursor=page.next_cursor)) if page.next_cursor else None,
         language=filters.lang,
     )
     sources = request.app[DIRECTORY].by_slug()
     urls = request.app[PUBLIC_URLS]
     if kind == "atom":
         body, ctype = atom(meta, entries, sources, urls), "application/atom+xml; charset=utf-8"
+    elif kind == "rss":
+        body, ctype = rss(meta, entries, sources, urls), "application/rss+xml; charset=utf-8"
     else:
         body, ctype = json_feed(meta, entries, sources, urls), "application/feed+json; charset=utf-8"
     return conditional(request, body, ctype, max_age=FEED_MAX_AGE, last_modified=lm, vary="Accept-Language")
@@ -101,6 +106,10 @@ async def feed_atom(request: web.Request) -> web.Response:
 
 async def feed_json(request: web.Request) -> web.Response:
     return await _feed(request, "json")
+
+
+async def feed_rss(request: web.Request) -> web.Response:
+    return await _feed(request, "rss")
 
 
 def _json(request: web.Request, data: Any, *, max_age: int = API_MAX_AGE) -> web.Response:
@@ -115,7 +124,7 @@ async def api_items(request: web.Request) -> web.Response:
     try:
         filters = parse_filters(request.query)
         limit = parse_limit(request.query, 50, 200)
-        page = await _load(request, filters, limit)
+        page = await load_page(request, filters, limit)
     except BadRequest as exc:
         return json_error(exc.message)
     next_url = None

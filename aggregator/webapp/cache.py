@@ -39,6 +39,8 @@ from .i18n import UI_PARAM
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Key = tuple[str, str, str]  # raw path, raw query string, interface language
+#: Routes that never set the ``ui`` cookie, so ``?ui=`` answers are public there.
+COOKIELESS_PATHS = ("/embed",)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def cache_middleware(
             cache.seconds <= 0
             or request.method != "GET"
             or request.match_info.route.name not in cache.routes
-            or UI_PARAM in request.query  # answers set a cookie: personal
+            or (UI_PARAM in request.query and request.path not in COOKIELESS_PATHS)  # answers set a cookie: personal
         ):
             return await handler(request)
         locale = locale_of(request)

@@ -97,11 +97,11 @@ def river_page(store: ReadStore, filters: Filters, cursor: Cursor | None, limit:
     """Newest stories first; a source filter shows that source's own entries."""
     rows = store.entries.newest(
         source=filters.source, tag=filters.tag, language=filters.lang,
-        limit=limit + 1, before=cursor, stories_only=True, with_content=False,
+        limit=limit + 1, before=cursor, stories_only=True, with_content=False, exclude=filters.exclude,
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    items = _with_story_members(store, rows)
+    items = _with_story_members(store, rows, filters.exclude)
     next_cursor = encode_keyset(rows[-1].published, rows[-1].id) if more and rows else None
     return Page(items=items, next_cursor=next_cursor)
 
@@ -114,14 +114,14 @@ def search_page(store: ReadStore, index: SearchIndexLike | None, filters: Filter
     try:
         results = index.search(SearchRequest(
             filters.q, source=filters.source, tag=filters.tag, lang=filters.lang,
-            limit=limit, offset=offset, sort=sort,
+            limit=limit, offset=offset, sort=sort, exclude=filters.exclude,
         ))
     except SearchQueryError as exc:
         return Page(items=[], error=exc.message, total=0)
     ids = [int(hit.id) for hit in results.hits]
     entries = store.entries.get_many(ids, with_content=False)
     rows = [entries[i] for i in ids if i in entries and not entries[i].deleted]
-    items = _with_story_members(store, rows)
+    items = _with_story_members(store, rows, filters.exclude)
     total = int(results.total)
     next_cursor = encode_offset(offset + limit) if offset + limit < total else None
     return Page(
@@ -130,12 +130,13 @@ def search_page(store: ReadStore, index: SearchIndexLike | None, filters: Filter
     )
 
 
-def _with_story_members(store: ReadStore, rows: list[StoredEntry]) -> list[RiverItem]:
+def _with_story_members(store: ReadStore, rows: list[StoredEntry], exclude: tuple[str, ...] = ()) -> list[RiverItem]:
+    """Each entry with the other sources of its story ("also published by"), excluded ones left out."""
     story_ids = [e.story_id for e in rows if e.story_id is not None]
     members = store.entries.story_members(story_ids, with_content=False) if story_ids else {}
     items = []
     for entry in rows:
-        seen = {entry.source}
+        seen = {entry.source, *exclude}
         also = []
         # cast: EntryRepo.list shadows the builtin in the store's annotations (mypy).
         group = cast("Iterable[StoredEntry]", members.get(entry.story_id or -1) or ())

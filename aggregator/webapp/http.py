@@ -31,12 +31,28 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 
+#: ``/embed`` is made to be framed by any site: its own policy, for that route only. It
+#: runs no script but an optional same-origin file (``autoheight=1``), loads only its own
+#: stylesheet, and sends no Referer when a reader follows a link out of the block.
+EMBED_PATHS = ("/embed",)
+EMBED_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors *"
+)
+EMBED_HEADERS = {
+    "Content-Security-Policy": EMBED_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": SECURITY_HEADERS["Permissions-Policy"],
+}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: every response, static files and errors included."""
-    for name, value in SECURITY_HEADERS.items():
+    headers = EMBED_HEADERS if request.path in EMBED_PATHS else SECURITY_HEADERS
+    for name, value in headers.items():
         response.headers.setdefault(name, value)
     if request.path.startswith(("/feed.", "/api/", "/sources.opml")):
         # Feeds and the API are public data: let web-based readers fetch them.

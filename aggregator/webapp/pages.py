@@ -24,18 +24,25 @@ from .data import (
 )
 from .health_words import STATUS_WORDS, plain_error
 from .keys import INDEX, STORE
-from .params import BadRequest, Filters, decode_cursor, parse_filters
+from .params import BadRequest, Filters, decode_cursor, parse_filters, parse_limit
 from .render import query_string
 
 log = logs.get("aggregator.web")
 
 PAGE_SIZE = 30
 SEARCH_PAGE_SIZE = 20
+PAGE_MAX = 100  # ``limit=`` on pages: 1 to this
 
 
 def feed_links(filters: Filters) -> dict[str, str]:
     query = filters.as_query()
-    return {"atom": "/feed.atom" + query_string(query), "json": "/feed.json" + query_string(query)}
+    return {"atom": "/feed.atom" + query_string(query), "json": "/feed.json" + query_string(query),
+            "rss": "/feed.rss" + query_string(query)}
+
+
+def _limit_param(limit: int, default: int) -> str | None:
+    """``limit`` to carry in a page's links, when the reader chose one."""
+    return str(limit) if limit != default else None
 
 
 def keyset_cursor(request: web.Request) -> Cursor | None:
@@ -52,11 +59,15 @@ def page_last_modified(page: Page) -> datetime | None:
 
 async def _river_view(request: web.Request, filters: Filters, template: str, **extra: Any) -> web.Response:
     locale = ui_locale(request)
-    page = await in_thread(request, river_page, request.app[STORE], filters, keyset_cursor(request), PAGE_SIZE)
+    limit = parse_limit(request.query, PAGE_SIZE, PAGE_MAX)
+    page = await in_thread(request, river_page, request.app[STORE], filters, keyset_cursor(request), limit)
+    # The path says the source or tag of its own page; the other filters ride along.
+    kept: dict[str, str | None] = {
+        k: v for k, v in filters.as_query().items() if template == "river.html" or k not in ("source", "tag")}
+    kept["limit"] = _limit_param(limit, PAGE_SIZE)
     context = base_context(
         request, locale, filters=filters, page=page, feeds=feed_links(filters),
-        older_url=(link_path(request) + query_string(filters.as_query() if template == "river.html" else {}, cursor=page.next_cursor))
-        if page.next_cursor else None,
+        older_url=(link_path(request) + query_string(kept, cursor=page.next_cursor)) if page.next_cursor else None,
         first_page=request.query.get("cursor") is None,
         **extra,
     )
@@ -112,15 +123,17 @@ async def search(request: web.Request) -> web.Response:
     if isinstance(cursor, Cursor):
         raise BadRequest("cursor: not a position this site gave out")
     offset = cursor or 0
+    limit = parse_limit(request.query, SEARCH_PAGE_SIZE, PAGE_MAX)
     page: Page | None = None
     status = 200
     if filters.q:
-        page = await in_thread(request, search_page, request.app[STORE], request.app[INDEX], filters, offset, SEARCH_PAGE_SIZE, sort)
+        page = await in_thread(request, search_page, request.app[STORE], request.app[INDEX], filters, offset, limit, sort)
         if page.error:
             status = 400
         elif page.unavailable:
             status = 503
-    extra_query = {**filters.as_query(), "sort": sort if sort != "relevance" else None}
+    extra_query = {**filters.as_query(), "sort": sort if sort != "relevance" else None,
+                   "limit": _limit_param(limit, SEARCH_PAGE_SIZE)}
     context = base_context(
         request, locale, filters=filters, page=page, sort=sort, offset=offset,
         feeds=feed_links(filters) if filters.q else None,
@@ -135,7 +148,7 @@ async def error_pages(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400 or request.path.startswith(("/api/", "/feed.", "/healthz", "/metrics", "/static/")):
+        if exc.status < 400 or request.path.startswith(("/api/", "/feed.", "/healthz", "/metrics", "/static/", "/embed")):
             raise
         locale = ui_locale(request)
         message = exc.message if isinstance(exc, BadRequest) else None
@@ -148,7 +161,7 @@ async def error_pages(request: web.Request, handler: Any) -> web.StreamResponse:
         headers = {"Retry-After": "30", "Cache-Control": "no-store"}
         if request.path.startswith(("/api/", "/healthz")):
             return web.json_response({"error": "temporarily unavailable, try again shortly"}, status=503, headers=headers)
-        if request.path.startswith(("/feed.", "/metrics", "/sources.opml")):
+        if request.path.startswith(("/feed.", "/metrics", "/sources.opml", "/embed")):
             return web.Response(text="temporarily unavailable, try again shortly\n", status=503, headers=headers)
         try:
             locale = ui_locale(request)

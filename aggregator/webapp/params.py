@@ -22,6 +22,9 @@ _OFFSET = re.compile(r"^o([0-9]{1,5})$")
 MAX_ID = 2**63 - 1
 MAX_QUERY = 500
 MAX_TAG = 200
+MAX_SLUG = 200
+#: ``exclude=`` names at most this many sources: a site leaves out its own, or a few.
+MAX_EXCLUDED = 50
 
 
 class BadRequest(web.HTTPBadRequest):
@@ -34,15 +37,23 @@ class BadRequest(web.HTTPBadRequest):
 
 @dataclass(frozen=True)
 class Filters:
-    """The filters every view and feed accepts (README, routes: source, tag, lang, q)."""
+    """The filters every view and feed accepts (README, routes: source, tag, lang, q, exclude).
+
+    ``exclude`` leaves sources out (a site showing the network without its own articles):
+    their entries disappear, and a story they share with other sources shows through a
+    copy of one of those (see ``EntryRepo.newest``).
+    """
 
     source: str | None = None
     tag: str | None = None
     lang: str | None = None
     q: str | None = None
+    exclude: tuple[str, ...] = ()
 
     def as_query(self) -> dict[str, str]:
-        return {k: v for k, v in (("source", self.source), ("tag", self.tag), ("lang", self.lang), ("q", self.q)) if v}
+        pairs = (("source", self.source), ("tag", self.tag), ("lang", self.lang), ("q", self.q),
+                 ("exclude", ",".join(self.exclude)))
+        return {k: v for k, v in pairs if v}
 
 
 def _one(query: MultiMapping[str], name: str, limit: int) -> str | None:
@@ -63,11 +74,32 @@ def parse_filters(query: MultiMapping[str], *, source: str | None = None, tag: s
         if not _LANG.match(lang):
             raise BadRequest("lang: expected a language code such as fr or en")
     return Filters(
-        source=source or _one(query, "source", 200),
+        source=source or _one(query, "source", MAX_SLUG),
         tag=(tag or _one(query, "tag", MAX_TAG) or "").lower() or None,
         lang=lang,
         q=_one(query, "q", MAX_QUERY),
+        exclude=parse_exclude(query),
     )
+
+
+def parse_exclude(query: MultiMapping[str]) -> tuple[str, ...]:
+    """``exclude=a,b`` (or ``exclude=a&exclude=b``, what a form of checkboxes sends): slugs, sorted.
+
+    Sorted and without duplicates, so two spellings of one view give one feed URL (and one
+    link to share). Unknown slugs are kept: they exclude nothing, like an unknown ``source``.
+    """
+    slugs: set[str] = set()
+    for value in query.getall("exclude", ()):
+        for part in value.split(","):
+            slug = part.strip()
+            if not slug:
+                continue
+            if len(slug) > MAX_SLUG or any(c.isspace() for c in slug):
+                raise BadRequest("exclude: expected source identifiers separated by commas")
+            slugs.add(slug)
+    if len(slugs) > MAX_EXCLUDED:
+        raise BadRequest(f"exclude: at most {MAX_EXCLUDED} sources")
+    return tuple(sorted(slugs))
 
 
 def parse_limit(query: MultiMapping[str], default: int, maximum: int) -> int:

@@ -6,7 +6,7 @@ Read-only by construction: nothing here writes. The search index's side is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from ..model import SourceConfig, SourceState, StoredEntry
@@ -16,7 +16,7 @@ from ..store import Cursor
 class EntryReads(Protocol):
     def get_many(self, ids: Iterable[int], *, with_content: bool = True) -> dict[int, StoredEntry]: ...
 
-    def newest(self, *, source: str | None = None, tag: str | None = None, language: str | None = None, limit: int = 50, before: Cursor | None = None, stories_only: bool = False, with_content: bool = True) -> list[StoredEntry]: ...
+    def newest(self, *, source: str | None = None, tag: str | None = None, language: str | None = None, limit: int = 50, before: Cursor | None = None, stories_only: bool = False, with_content: bool = True, exclude: Sequence[str] = ()) -> list[StoredEntry]: ...
 
     def story_members(self, story_ids: Iterable[int], *, with_content: bool = True) -> dict[int, list[StoredEntry]]: ...
 

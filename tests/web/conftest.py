@@ -118,7 +118,7 @@ class FakeIndex:
             raise SearchQueryError("unbalanced quote in the query")
         words = query.lower().split()
         hits = []
-        for e in self.store.entries.newest(source=source, tag=tag, language=lang, limit=10_000):
+        for e in self.store.entries.newest(source=source, tag=tag, language=lang, limit=10_000, exclude=request.exclude):
             hay = f"{e.title} {e.text}".lower()
             if all(w in hay for w in words):
                 snippet = e.text.replace(words[0], f"<b>{words[0]}</b>") if words else e.text
