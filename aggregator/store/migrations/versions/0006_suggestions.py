@@ -1,7 +1,7 @@
 """sources suggested by readers, waiting for the operator
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 
 Self-contained: one new table, nothing else touched.
 """
@@ -9,8 +9,8 @@ Self-contained: one new table, nothing else touched.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
