@@ -246,3 +246,16 @@ class MailError(DigestError):
         self.kind = kind
         self.code = code
         self.stage = stage
+
+
+class FeedRequestError(AggregatorError):
+    """The feed generator refuses an XRPC call (``aggregator/feedgen``).
+
+    ``name`` is the XRPC error name the answer carries (``UnknownFeed``, ``InvalidRequest``,
+    ``AuthenticationRequired``…) and ``status`` its HTTP status.
+    """
+
+    def __init__(self, message: str, *, name: str, status: int = 400):
+        super().__init__(message)
+        self.name = name
+        self.status = status

@@ -16,8 +16,10 @@ from typing import Any
 from . import logs
 from .errors import AggregatorError
 from .factory import Aggregator
+from .feedgen import keep_in_sync
 from .index import SearchIndex
 from .relay.leader import relay_while_leader
+from .store import run_while_leader
 
 log = logs.get("aggregator")
 
@@ -94,6 +96,13 @@ async def run_everything(agg: Aggregator, host: str, port: int, stop: asyncio.Ev
             loops["relay"] = lambda: relay_while_leader(agg.relay_lock(), relay, stop)
         else:
             log.info("relay.off", reason="no configured and credentialed target")
+        feeds = agg.config.bluesky_feed
+        if feeds is not None and agg.bluesky_session() is not None:
+            publish = agg.bluesky_publisher().publish
+            loops["bluesky_feed"] = lambda: run_while_leader(
+                agg.bluesky_feed_lock(), stop, lambda done: keep_in_sync(publish, done, every=feeds.sync_every))
+        elif feeds is not None:
+            log.info("bluesky_feed.publish_off", reason="no relay Bluesky account: the feeds are served, not published")
         await supervise(stop, loops)
     finally:
         await runner.cleanup()

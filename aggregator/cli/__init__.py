@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from .. import __version__, logs
 from ..errors import AggregatorError, ConfigError
 from ..settings import load_settings
-from . import crawl, maintenance, reading, relaying, serving
+from . import bluesky, crawl, maintenance, reading, relaying, serving
 
 __all__ = ["build_parser", "main"]
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
     parser.set_defaults(reads_config=True)  # a command that must not read sources.yaml says so
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serving, crawl, reading, relaying, maintenance):
+    for module in (serving, crawl, reading, relaying, bluesky, maintenance):
         module.add_parsers(sub)
     return parser
 

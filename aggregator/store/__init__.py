@@ -11,6 +11,7 @@ from .ap_following import FollowingRepo
 from .ap_keys import ActorKeyRepo
 from .ap_seen import SeenRepo
 from .base import Database
+from .bluesky_feed import BlueskyFeedRepo, FeedPost
 from .db import make_engine, normalize_url
 from .digests import DigestRepo
 from .entries import Cursor, EntryRepo, SaveResult
@@ -25,7 +26,7 @@ from .search import SearchRepo
 from .sources import SourceRepo
 from .subscribers import SubscriberRepo
 
-__all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
+__all__ = ["BlueskyFeedRepo", "Cursor", "FeedPost", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
 
 
 class Store:
@@ -49,6 +50,7 @@ class Store:
         self.subscribers = SubscriberRepo(self.db)
         self.digests = DigestRepo(self.db)
         self.mail_deliveries = MailDeliveryRepo(self.db)
+        self.bluesky_feed = BlueskyFeedRepo(self.db)
 
     @property
     def dialect(self) -> str:

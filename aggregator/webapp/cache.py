@@ -77,6 +77,9 @@ def cache_middleware(cache: ResponseCache, locale_of: Callable[[web.Request], st
             or request.method != "GET"
             or request.path.startswith(UNCACHED_PREFIXES)
             or UI_PARAM in request.query  # answers set a cookie: personal
+            # A credentialed request is checked every time (RFC 9111 3.5: never shared):
+            # a cached answer would skip the check (the feed generator's service JWT).
+            or "Authorization" in request.headers
         ):
             return await handler(request)
         key = (request.path, request.query_string, locale_of(request))

@@ -11,9 +11,9 @@ from .. import logs
 from ..errors import AggregatorError
 from ..store import Cursor
 from .context import base_context, in_thread, render_page, ui_locale
-from .data import Page, river_page, search_page, source_row, source_rows
+from .data import Page, bluesky_links, river_page, search_page, source_row, source_rows
 from .health_words import STATUS_WORDS, plain_error
-from .keys import INDEX, STORE
+from .keys import CONFIG, INDEX, STORE
 from .params import BadRequest, Filters, decode_cursor, parse_filters
 from .render import query_string
 
@@ -71,8 +71,9 @@ async def tag(request: web.Request) -> web.Response:
 async def sources(request: web.Request) -> web.Response:
     locale = ui_locale(request)
     rows = await in_thread(request, source_rows, request.app[STORE])
+    bluesky = await in_thread(request, bluesky_links, request.app[STORE], request.app[CONFIG])
     fetched = [r.state.last_fetch for r in rows if r.state and r.state.last_fetch]
-    context = base_context(request, locale, rows=rows, status_words=STATUS_WORDS, plain_error=plain_error)
+    context = base_context(request, locale, rows=rows, bluesky=bluesky, status_words=STATUS_WORDS, plain_error=plain_error)
     return render_page(request, "sources.html", context, locale=locale, last_modified=max(fetched) if fetched else None)
 
 

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import (
+    BLUESKY_FEED_DEF_KEYS,
+    BLUESKY_FEED_KEYS,
     BLUESKY_KEYS,
+    BLUESKY_LIST_KEYS,
+    BLUESKY_STARTER_PACK_KEYS,
     MASTODON_KEYS,
     RELAY_KEYS,
     SETTINGS_KEYS,
@@ -42,14 +46,15 @@ def test_every_setting_and_variable_is_documented() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in ENVIRONMENT:
         assert f"`{name}`" in readme, f"README does not document {name}"
-    for key in SOURCE_KEYS | SETTINGS_KEYS | RELAY_KEYS | MASTODON_KEYS | BLUESKY_KEYS:
+    bluesky_feed = BLUESKY_FEED_KEYS | BLUESKY_FEED_DEF_KEYS | BLUESKY_LIST_KEYS | BLUESKY_STARTER_PACK_KEYS
+    for key in SOURCE_KEYS | SETTINGS_KEYS | RELAY_KEYS | MASTODON_KEYS | BLUESKY_KEYS | bluesky_feed:
         assert f"`{key}`" in readme, f"README does not document the sources.yaml key {key}"
 
 
 def test_every_command_is_documented() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for command in ("run", "crawl", "items", "sources", "search", "serve", "relay", "reindex",
-                    "db upgrade", "opml import", "opml export"):
+                    "db upgrade", "opml import", "opml export", "bluesky publish"):
         assert re.search(rf"aggregator {re.escape(command)}\b", readme), command
 
 
