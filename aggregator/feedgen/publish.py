@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -333,20 +333,21 @@ class _Run:
         return str(answer.did)
 
 
-async def keep_in_sync(publish: Callable[[], Any], stop: asyncio.Event, *, every: float) -> None:
+async def keep_in_sync(publish: Callable[[], Awaitable[list[Outcome]]], stop: asyncio.Event, *, every: float,
+                       retry: float = 300.0) -> None:
     """``run``'s loop: publish at once, then every ``every`` seconds, until ``stop``.
 
-    A failure is logged and retried at the next round (sooner when Bluesky said when).
+    A failure is logged and tried again after ``retry`` seconds (or when Bluesky's rate
+    limit says), never later than the next round.
     """
     while not stop.is_set():
         wait = every
         try:
             outcomes = await publish()
-            log.info("feedgen.sync", records=len(outcomes))
+            log.info("feedgen.sync", records=len(outcomes), changed=sum(1 for o in outcomes if o.state != "unchanged"))
         except RelayError as exc:
             log.warning("feedgen.sync_failed", error=str(exc), retry_after=exc.retry_after)
-            if exc.retry_after:
-                wait = min(every, max(exc.retry_after, 60.0))
+            wait = min(every, exc.retry_after or retry)
         except ConfigError as exc:
             log.warning("feedgen.sync_failed", error=str(exc))
         with contextlib.suppress(TimeoutError):

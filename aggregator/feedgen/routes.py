@@ -45,7 +45,7 @@ class FeedRoutes:
 
     async def describe(self, request: web.Request) -> web.Response:
         try:
-            published = await in_thread(request, self.store.bluesky_feed.published)
+            published = await in_thread(request, self.generator.published, self.store.bluesky_feed)
         except AggregatorError as exc:
             return _unavailable(exc)
         return web.json_response(self.generator.describe(published), headers={"Cache-Control": "public, max-age=60"})

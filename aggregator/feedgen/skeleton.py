@@ -15,8 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 REPOST_REASON = "app.bsky.feed.defs#skeletonReasonRepost"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+_LIMIT = re.compile(r"^[0-9]{1,3}$")
 
 
 def encode_cursor(position: Cursor) -> str:
@@ -59,17 +60,34 @@ def decode_cursor(token: str) -> Cursor:
 def parse_limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not _LIMIT.match(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise FeedRequestError(f"limit: a whole number from 1 to {MAX_LIMIT}", name="InvalidRequest")
     return int(raw)
 
 
-@dataclass(frozen=True)
 class FeedGenerator:
-    """The feeds configured in ``bluesky_feed:``, answered from the store."""
+    """The feeds configured in ``bluesky_feed:``, answered from the store.
 
-    did: str
-    config: BlueskyFeedConfig
+    What ``bluesky publish`` wrote (the publisher's DID) is read once every
+    ``published_ttl`` seconds, not at every request; until something is published it is
+    read every time, so a first publication shows at once.
+    """
+
+    def __init__(self, did: str, config: BlueskyFeedConfig, *, published_ttl: float = 10.0,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.did = did
+        self.config = config
+        self.published_ttl = published_ttl
+        self._monotonic = monotonic
+        self._published: tuple[float, BlueskyPublished] | None = None
+
+    def published(self, store: FeedReads) -> BlueskyPublished | None:
+        kept = self._published
+        if kept is not None and self._monotonic() - kept[0] < self.published_ttl:
+            return kept[1]
+        published = store.published()
+        self._published = (self._monotonic(), published) if published is not None else None
+        return published
 
     def describe(self, published: BlueskyPublished | None) -> dict[str, Any]:
         """``describeFeedGenerator``: our DID and the feeds published under it."""
@@ -99,7 +117,7 @@ class FeedGenerator:
         limit = parse_limit(query.get("limit"))
         raw_cursor = query.get("cursor")
         before = decode_cursor(raw_cursor) if raw_cursor else None
-        feed = self.resolve(query.get("feed"), store.published())
+        feed = self.resolve(query.get("feed"), self.published(store))
         # One more than asked: whether a next page exists (no cursor on the last page).
         posts = store.skeleton(feed.selection, limit=limit + 1, before=before)
         page = posts[:limit]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, literal, or_, select, tuple_
+from sqlalchemy import Integer, and_, bindparam, case, or_, select, true, tuple_, union_all
 
 from ..model import BlueskyPublished, FeedSelection
 from . import schema
@@ -62,35 +62,29 @@ class BlueskyFeedRepo:
     def __init__(self, db: Database):
         self.db = db
         self._meta = MetaRepo(db)
+        self._queries: dict[tuple[FeedSelection, bool], Any] = {}
 
     def skeleton(self, selection: FeedSelection, *, limit: int, before: Cursor | None = None) -> list[FeedPost]:
         """Newest first, strictly after ``before`` in that order, at most ``limit`` posts."""
-        native = and_(
-            E.c.kind.in_(("post", "repost")),
-            E.c.native_uri.like(f"at://%{POST_COLLECTION}%"),
-        )
-        relayed = OB.c.remote_id.like(f"at://%{POST_COLLECTION}%")
-        query = (
-            select(
-                E.c.id, E.c.published, E.c.kind, E.c.guid,
-                case((native, E.c.native_uri), else_=OB.c.remote_id).label("post"),
-                native.label("is_native"),
-            )
-            .select_from(E)
-            .outerjoin(OB, and_(OB.c.entry_id == E.c.id, OB.c.target == TARGET, OB.c.state == "posted"))
-            .where(E.c.is_primary.is_(True), E.c.deleted.is_(False), or_(native, relayed))
-        )
-        query = _select(query, selection)
+        query = self._query(selection, before is not None)
+        params: dict[str, Any] = {"limit": limit}
         if before is not None:
-            # The redundant bound lets every engine seek the index instead of filtering.
-            query = query.where(
-                E.c.published <= before.published,
-                tuple_(E.c.published, E.c.id) < tuple_(literal(before.published, E.c.published.type), literal(before.id)),
-            )
-        query = query.order_by(E.c.published.desc(), E.c.id.desc()).limit(limit)
+            params |= {"before_published": before.published, "before_id": before.id}
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query, params).all()
         return [_post(r) for r in rows]
+
+    def _query(self, selection: FeedSelection, after_cursor: bool) -> Any:
+        """The statement for one feed, built once: a feed is asked for many times a second,
+        and building (and adapting the result of) a new statement costs more than running it."""
+        key = (selection, after_cursor)
+        query = self._queries.get(key)
+        if query is None:
+            query = _skeleton_query(selection, after_cursor)
+            if len(self._queries) > 256:  # selections come from the configuration: a handful
+                self._queries.clear()
+            self._queries[key] = query
+        return query
 
     # -- what publish wrote ------------------------------------------------------------
 
@@ -115,21 +109,73 @@ class BlueskyFeedRepo:
         }))
 
 
-def _select(query: Any, selection: FeedSelection) -> Any:
-    if selection.sources:
-        query = query.where(E.c.source_id.in_(select(S.c.id).where(S.c.slug.in_(selection.sources))))
+def _skeleton_query(selection: FeedSelection, after_cursor: bool) -> Any:
+    """One feed's statement, with bind parameters ``limit`` (and the cursor's two).
+
+    Without a sources filter it walks ``ix_entries_river`` newest first and stops at
+    ``limit``. With one, it walks each source's own index (``ix_entries_source_river``) the
+    same way and merges: a feed of a few sources out of hundreds never scans the others.
+    """
+    if not selection.sources:
+        return _ordered(_branch(selection, after_cursor, source=None))
+    branches = [_branch(selection, after_cursor, source=slug) for slug in selection.sources]
+    merged = union_all(*(select(*b.subquery().c) for b in branches)).subquery()
+    return select(*merged.c).order_by(merged.c.published.desc(), merged.c.id.desc()).limit(_limit())
+
+
+def _ordered(query: Any) -> Any:
+    return query.order_by(E.c.published.desc(), E.c.id.desc()).limit(_limit())
+
+
+def _limit() -> Any:
+    """``LIMIT n`` written into the SQL at execution, not sent as a parameter: PostgreSQL
+    plans a prepared statement without knowing a parameter's value, and a plan made
+    for "all rows" sorts the whole table instead of walking the index."""
+    return bindparam("limit", type_=Integer(), literal_execute=True)
+
+
+def _branch(selection: FeedSelection, after_cursor: bool, *, source: str | None) -> Any:
+    # Plain comparisons, no ``IN (…)`` lists: SQLAlchemy renders those again at every
+    # execution ("expanding" parameters), which costs more than the query here.
+    native = and_(
+        or_(E.c.kind == "post", E.c.kind == "repost"),
+        E.c.native_uri.like(f"at://%{POST_COLLECTION}%"),
+    )
+    relayed = OB.c.remote_id.like(f"at://%{POST_COLLECTION}%")
+    query = (
+        select(
+            E.c.id, E.c.published, E.c.kind, E.c.guid,
+            case((native, E.c.native_uri), else_=OB.c.remote_id).label("post"),
+            native.label("is_native"),
+        )
+        .select_from(E)
+        .outerjoin(OB, and_(OB.c.entry_id == E.c.id, OB.c.target == TARGET, OB.c.state == "posted"))
+        # "= true", not "IS TRUE": PostgreSQL seeks an index only on the former.
+        .where(E.c.is_primary == true(), E.c.deleted.is_(False), or_(native, relayed))
+    )
+    if source is not None:
+        query = query.where(E.c.source_id == select(S.c.id).where(S.c.slug == source).scalar_subquery())
+        query = _ordered(query)
     if selection.languages:
         query = query.where(or_(*(
             or_(E.c.language == lang, E.c.language.like(f"{lang}-%")) for lang in selection.languages
         )))
     if selection.tags:
-        query = query.where(E.c.id.in_(select(T.c.entry_id).where(T.c.tag.in_([t.lower() for t in selection.tags]))))
+        # Correlated (a primary-key probe per row walked), not ``IN (SELECT …)``: SQLite
+        # would first collect every entry of a common tag.
+        tagged = select(T.c.entry_id).where(T.c.entry_id == E.c.id, or_(*(T.c.tag == t.lower() for t in selection.tags)))
+        query = query.where(tagged.exists())
+    if after_cursor:
+        published = bindparam("before_published", type_=E.c.published.type)
+        # The redundant bound lets every engine seek the index instead of filtering.
+        query = query.where(E.c.published <= published,
+                            tuple_(E.c.published, E.c.id) < tuple_(published, bindparam("before_id")))
     return query
 
 
 def _post(row: Any) -> FeedPost:
+    entry_id, published, kind, guid, uri, is_native = row
     repost = None
-    if row.is_native and row.kind == "repost" and row.guid.startswith("at://") and REPOST_COLLECTION in row.guid:
-        repost = row.guid
-    return FeedPost(entry_id=row.id, published=row.published, post=row.post, repost=repost)
-
+    if is_native and kind == "repost" and guid.startswith("at://") and REPOST_COLLECTION in guid:
+        repost = guid
+    return FeedPost(entry_id=entry_id, published=published, post=uri, repost=repost)

@@ -195,6 +195,8 @@ REFUSALS = [
     ({"feed": feed_uri("reseau"), "limit": "101"}, "InvalidRequest"),
     ({"feed": feed_uri("reseau"), "limit": "-3"}, "InvalidRequest"),
     ({"feed": feed_uri("reseau"), "limit": "ten"}, "InvalidRequest"),
+    ({"feed": feed_uri("reseau"), "limit": "²"}, "InvalidRequest"),  # a digit to str.isdigit, not to int()
+    ({"feed": feed_uri("reseau"), "limit": "0050"}, "InvalidRequest"),
     ({"feed": feed_uri("reseau"), "cursor": "nonsense"}, "InvalidRequest"),
     ({"feed": feed_uri("reseau"), "cursor": base64.urlsafe_b64encode(b"2:1:1").decode()}, "InvalidRequest"),
     ({"feed": feed_uri("reseau"), "cursor": "A" * 5000}, "InvalidRequest"),
