@@ -61,6 +61,12 @@ class FeedRoutes:
         return web.json_response(answer, headers={"Cache-Control": f"public, max-age={SKELETON_MAX_AGE}"})
 
 
+async def not_implemented(request: web.Request) -> web.Response:
+    """Any other XRPC method: XRPC's answer, in JSON (never the readers' HTML 404 page)."""
+    return web.json_response({"error": "MethodNotImplemented", "message": f"{request.match_info['method']} is not served here"},
+                             status=501, headers={"Cache-Control": "no-store"})
+
+
 def _error(exc: FeedRequestError) -> web.Response:
     body: dict[str, Any] = {"error": exc.name, "message": exc.message}
     headers = {"Cache-Control": "no-store"}
@@ -86,3 +92,4 @@ def setup(app: web.Application, routes: FeedRoutes) -> None:
     r.add_get("/.well-known/did.json", routes.did_json, name="feedgen_did")
     r.add_get(f"/xrpc/{DESCRIBE}", routes.describe, name="feedgen_describe")
     r.add_get(f"/xrpc/{SKELETON}", routes.skeleton, name="feedgen_skeleton")
+    r.add_route("*", "/xrpc/{method}", not_implemented, name="feedgen_other")

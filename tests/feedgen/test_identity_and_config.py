@@ -104,7 +104,7 @@ def test_errors_name_the_line_and_field(section: str, line: int, field: str) -> 
 
 def test_every_key_is_documented() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "`bluesky_feed`" in readme
+    assert "`bluesky_feed:`" in readme
     for key in BLUESKY_FEED_KEYS | BLUESKY_FEED_DEF_KEYS | BLUESKY_LIST_KEYS | BLUESKY_STARTER_PACK_KEYS:
         assert f"`{key}`" in readme, f"README does not document the bluesky_feed key {key}"
     assert "aggregator bluesky publish" in readme

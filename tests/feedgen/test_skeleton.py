@@ -239,6 +239,8 @@ async def test_did_document_and_description(filled: dict[str, str], client: Any)
     }
     resp = await client.get("/xrpc/app.bsky.feed.describeFeedGenerator")
     assert await resp.json() == {"did": DID, "feeds": [{"uri": feed_uri(n)} for n in ("reseau", "lyon", "english", "site")]}
+    resp = await client.get("/xrpc/app.bsky.feed.getTimeline")
+    assert resp.status == 501 and (await resp.json())["error"] == "MethodNotImplemented"
 
 
 def test_cursor_round_trip_and_opacity(clock: Any) -> None:
