@@ -23,15 +23,20 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import email_validator
+import regex
 import yaml
 
 from .errors import ConfigError, ConfigErrors
 from .model import (
     SOURCE_KINDS,
+    BlueskyCollectionDef,
+    BlueskyFeedConfig,
+    BlueskyFeedDef,
     BlueskyTarget,
     Config,
     CrawlSettings,
     DigestConfig,
+    FeedSelection,
     MastodonTarget,
     RelayConfig,
     SourceConfig,
@@ -48,7 +53,11 @@ RELAY_KEYS = {"mastodon", "bluesky", "template", "hashtags", "max_posts_per_hour
 MASTODON_KEYS = {"api_base_url", "visibility"}
 BLUESKY_KEYS = {"service", "appview"}
 DIGEST_KEYS = {"from", "send_at", "timezone", "list_address", "group_by", "max_per_hour", "unsubscribe_address"}
-TOP_KEYS = {"sources", "settings", "relay", "digest"}
+BLUESKY_FEED_KEYS = {"feeds", "list", "starter_pack", "plc", "sync_every"}
+BLUESKY_FEED_DEF_KEYS = {"short_name", "display_name", "description", "avatar", "tags", "languages", "sources"}
+BLUESKY_LIST_KEYS = {"name", "description", "avatar"}
+BLUESKY_STARTER_PACK_KEYS = {"name", "description"}
+TOP_KEYS = {"sources", "settings", "relay", "digest", "bluesky_feed"}
 
 _ACCOUNT_RE = re.compile(r"^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+(:\d+)?$")
 _HANDLE_RE = re.compile(r"^@?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
@@ -56,6 +65,10 @@ _LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
 _DURATION_UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+#: A feed's short name is its record key and the end of its bsky.app URL (Bluesky's own
+#: tools allow 15 characters).
+_SHORT_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,13}[a-z0-9])?$")
+_AVATAR_RE = re.compile(r"\.(png|jpe?g)$", re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -394,6 +407,103 @@ def _digest(ctx: _Ctx, node: yaml.Node) -> DigestConfig | None:
     return DigestConfig(**values)
 
 
+def _bounded_text(ctx: _Ctx, node: yaml.Node, field: str, *, graphemes: int, chars: int) -> str:
+    """A text within the lexicon's limits (graphemes as people count them, and bytes' worth)."""
+    value = _string(ctx, node, field)
+    if len(regex.findall(r"\X", value)) > graphemes or len(value) > chars:
+        raise ctx.error(node, field, f"too long for Bluesky (at most {graphemes} characters)")
+    return value
+
+
+def _avatar(ctx: _Ctx, node: yaml.Node, field: str) -> str:
+    value = _string(ctx, node, field)
+    if not _AVATAR_RE.search(value):
+        raise ctx.error(node, field, "expected the path of a .png or .jpg file (relative to sources.yaml)")
+    return value
+
+
+def _feed_def(ctx: _Ctx, node: yaml.Node, index: int, slugs: set[str]) -> BlueskyFeedDef:
+    base = f"bluesky_feed.feeds[{index}]"
+    fields = _mapping(ctx, node, base, BLUESKY_FEED_DEF_KEYS)
+    for required in ("short_name", "display_name"):
+        if required not in fields:
+            raise ctx.error(node, f"{base}.{required}", "required")
+    short_name = _string(ctx, fields["short_name"][1], f"{base}.short_name")
+    if not _SHORT_NAME_RE.match(short_name):
+        raise ctx.error(fields["short_name"][1], f"{base}.short_name",
+                        "use 1 to 15 lowercase letters, digits and dashes (it ends the feed's URL)")
+    sources: tuple[str, ...] = ()
+    if "sources" in fields:
+        sources = _string_list(ctx, fields["sources"][1], f"{base}.sources")
+        unknown = [slug for slug in sources if slug not in slugs]
+        if unknown:
+            raise ctx.error(fields["sources"][1], f"{base}.sources", f"no source has the slug {unknown[0]!r}")
+    languages: tuple[str, ...] = ()
+    if "languages" in fields:
+        lang_node = fields["languages"][1]
+        items = [lang_node] if isinstance(lang_node, yaml.ScalarNode) else (
+            lang_node.value if isinstance(lang_node, yaml.SequenceNode) else None)
+        if items is None:
+            raise ctx.error(lang_node, f"{base}.languages", "expected a list")
+        languages = tuple(_language(ctx, item, f"{base}.languages") for item in items)
+    tags = tuple(t.lower() for t in _string_list(ctx, fields["tags"][1], f"{base}.tags")) if "tags" in fields else ()
+    return BlueskyFeedDef(
+        short_name=short_name,
+        display_name=_bounded_text(ctx, fields["display_name"][1], f"{base}.display_name", graphemes=24, chars=240),
+        description=_bounded_text(ctx, fields["description"][1], f"{base}.description", graphemes=300, chars=3000)
+        if "description" in fields else None,
+        avatar=_avatar(ctx, fields["avatar"][1], f"{base}.avatar") if "avatar" in fields else None,
+        selection=FeedSelection(sources=sources, tags=tags, languages=languages),
+    )
+
+
+def _bluesky_feed(ctx: _Ctx, node: yaml.Node, slugs: set[str]) -> BlueskyFeedConfig:
+    fields = _mapping(ctx, node, "bluesky_feed", BLUESKY_FEED_KEYS)
+    feeds: list[BlueskyFeedDef] = []
+    if "feeds" in fields:
+        seq = fields["feeds"][1]
+        if not isinstance(seq, yaml.SequenceNode):
+            raise ctx.error(seq, "bluesky_feed.feeds", "expected a list of feeds")
+        for index, item in enumerate(seq.value):
+            feed = _feed_def(ctx, item, index, slugs)
+            if any(f.short_name == feed.short_name for f in feeds):
+                raise ctx.error(item, f"bluesky_feed.feeds[{index}].short_name", f"{feed.short_name!r} is already used")
+            feeds.append(feed)
+    values: dict[str, Any] = {"feeds": tuple(feeds)}
+    if "list" in fields:
+        sub = _mapping(ctx, fields["list"][1], "bluesky_feed.list", BLUESKY_LIST_KEYS)
+        if "name" not in sub:
+            raise ctx.error(fields["list"][0], "bluesky_feed.list.name", "required")
+        values["list"] = BlueskyCollectionDef(
+            name=_bounded_text(ctx, sub["name"][1], "bluesky_feed.list.name", graphemes=64, chars=64),
+            description=_bounded_text(ctx, sub["description"][1], "bluesky_feed.list.description", graphemes=300, chars=3000)
+            if "description" in sub else None,
+            avatar=_avatar(ctx, sub["avatar"][1], "bluesky_feed.list.avatar") if "avatar" in sub else None,
+        )
+    if "starter_pack" in fields:
+        sub = _mapping(ctx, fields["starter_pack"][1], "bluesky_feed.starter_pack", BLUESKY_STARTER_PACK_KEYS)
+        if "name" not in sub:
+            raise ctx.error(fields["starter_pack"][0], "bluesky_feed.starter_pack.name", "required")
+        if "list" not in values:
+            raise ctx.error(fields["starter_pack"][0], "bluesky_feed.starter_pack",
+                            "a starter pack is built on the list: add bluesky_feed.list too")
+        values["starter_pack"] = BlueskyCollectionDef(
+            name=_bounded_text(ctx, sub["name"][1], "bluesky_feed.starter_pack.name", graphemes=50, chars=500),
+            description=_bounded_text(ctx, sub["description"][1], "bluesky_feed.starter_pack.description",
+                                      graphemes=300, chars=3000) if "description" in sub else None,
+        )
+    if not feeds and "list" not in values:
+        raise ctx.error(node, "bluesky_feed", "expected feeds:, list: or both")
+    if "plc" in fields:
+        values["plc"] = _url(ctx, fields["plc"][1], "bluesky_feed.plc").rstrip("/")
+    if "sync_every" in fields:
+        every = _duration(ctx, fields["sync_every"][1], "bluesky_feed.sync_every")
+        if every < 60:
+            raise ctx.error(fields["sync_every"][1], "bluesky_feed.sync_every", "at least 1m (Bluesky limits writes)")
+        values["sync_every"] = every
+    return BlueskyFeedConfig(**values)
+
+
 def parse_config(text: str, file: str = "sources.yaml") -> Config:
     """Validate the text of a ``sources.yaml``.
 
@@ -445,12 +555,14 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
     settings = ctx.attempt(lambda: _settings(ctx, fields["settings"][1])) if "settings" in fields else None
     relay = ctx.attempt(lambda: _relay(ctx, fields["relay"][1])) if "relay" in fields else None
     digest = ctx.attempt(lambda: _digest(ctx, fields["digest"][1])) if "digest" in fields else None
+    bluesky_feed = (ctx.attempt(lambda: _bluesky_feed(ctx, fields["bluesky_feed"][1], set(seen)))
+                    if "bluesky_feed" in fields else None)
     if ctx.errors:
         errors = sorted(ctx.errors, key=lambda e: e.line or 0)
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
     return Config(
         sources=tuple(sources), settings=settings or CrawlSettings(), relay=relay or RelayConfig(), path=file,
-        digest=digest, warnings=tuple(warnings),
+        digest=digest, bluesky_feed=bluesky_feed, warnings=tuple(warnings),
     )
 
 

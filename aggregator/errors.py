@@ -287,3 +287,16 @@ class MailError(DigestError):
 
 class InvalidSuggestion(AggregatorError):
     """A reader's suggested address cannot be used (``/suggest``); the message is shown to them, translated."""
+
+
+class FeedRequestError(AggregatorError):
+    """The feed generator refuses an XRPC call (``aggregator/feedgen``).
+
+    ``name`` is the XRPC error name the answer carries (``UnknownFeed``, ``InvalidRequest``,
+    ``AuthenticationRequired``…) and ``status`` its HTTP status.
+    """
+
+    def __init__(self, message: str, *, name: str, status: int = 400):
+        super().__init__(message)
+        self.name = name
+        self.status = status

@@ -18,8 +18,13 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from .feedgen import Publisher
+    from .relay.bluesky_session import BlueskySession
 
 from . import logs
 from .config import ConfigChange, reloadable
@@ -57,6 +62,8 @@ OFFLINE_BASE_URL = "http://localhost"
 
 #: Article pages and thumbnails for link cards: far less than a feed may weigh.
 CARD_MAX_BYTES = 5 * 1024 * 1024
+#: DID documents (the feed generator's JWT check): a few kilobytes.
+IDENTITY_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,8 @@ class Aggregator:
         self._retriever: Retriever | None = None
         self._targets: dict[str, Target] | None = None
         self._mail: SmtpTransport | None = None
+        self._bluesky_session: BlueskySession | None = None
+        self._identity_http: HttpClient | None = None
 
     @property
     def config(self) -> Config:
@@ -218,15 +227,28 @@ class Aggregator:
                 else:
                     from .relay.bluesky import BlueskyPoster
 
-                    assert relay.bluesky is not None and credentials.bluesky_handle and credentials.bluesky_password
-                    targets[name] = BlueskyPoster(
-                        relay.bluesky, credentials.bluesky_handle, credentials.bluesky_password,
-                        load_session=self._load_bluesky_session, save_session=self._save_bluesky_session,
-                        http=await self.card_http(), clock=self.clock,
-                    )
+                    session = self.bluesky_session()
+                    assert relay.bluesky is not None and session is not None
+                    targets[name] = BlueskyPoster(relay.bluesky, session, http=await self.card_http(), clock=self.clock)
                 self._stack.push_async_callback(targets[name].close)
             self._targets = targets
         return self._targets
+
+    def bluesky_session(self) -> BlueskySession | None:
+        """The relay account's session (one per process: the relay and the feed publisher
+        share it), or None when ``relay: bluesky:`` or its credentials are missing."""
+        relay, credentials = self.config.relay, self.settings.credentials
+        if relay.bluesky is None or not credentials.bluesky_handle or not credentials.bluesky_password:
+            return None
+        if self._bluesky_session is None:
+            from .relay.bluesky_session import BlueskySession  # the SDK: imported by those who post
+
+            self._bluesky_session = BlueskySession(
+                relay.bluesky.service, credentials.bluesky_handle, credentials.bluesky_password,
+                load_session=self._load_bluesky_session, save_session=self._save_bluesky_session,
+            )
+            self._stack.push_async_callback(self._bluesky_session.close)
+        return self._bluesky_session
 
     async def _load_bluesky_session(self) -> str | None:
         return await asyncio.to_thread(self.store.meta.get, BLUESKY_SESSION_KEY)
@@ -323,11 +345,63 @@ class Aggregator:
         """One process sends the newsletter (``run`` or ``digest send``)."""
         return self.store.leader_lock(DIGEST_LOCK)
 
+    # -- the Bluesky feed generator, list and starter pack ------------------------------
+
+    def feed_generator_did(self) -> str | None:
+        """Our did:web when ``bluesky_feed:`` is configured, else None.
+
+        Raises:
+            ConfigError: ``bluesky_feed:`` without a usable ``AGGREGATOR_BASE_URL``.
+        """
+        if self.config.bluesky_feed is None:
+            return None
+        if self.settings.base_url is None:
+            raise ConfigError("the Bluesky feed generator needs AGGREGATOR_BASE_URL (its did:web is made from it)",
+                              file=self.config.path, field="bluesky_feed")
+        from .feedgen.identity import did_web
+
+        return did_web(self.settings.base_url)
+
+    async def identity_http(self) -> HttpClient:
+        """A client for DID documents (service JWTs): small answers, short waits, no spacing."""
+        if self._identity_http is None:
+            self._identity_http = await self._stack.enter_async_context(HttpClient(
+                user_agent=self.config.settings.user_agent, allow_private=self.settings.allow_private_networks,
+                max_bytes=IDENTITY_MAX_BYTES, connect_timeout=3.0, total_timeout=4.0, per_host_delay=0.0,
+                per_host_limit=4, max_redirects=2, clock=self.clock,
+            ))
+        return self._identity_http
+
+    def bluesky_publisher(self) -> Publisher:
+        """Writes the feed, list and starter pack records (``bluesky publish``, ``run``).
+
+        Raises:
+            ConfigError: no ``bluesky_feed:``, no base URL, or no relay account to publish with.
+        """
+        did = self.feed_generator_did()
+        session = self.bluesky_session()
+        if did is None or self.config.bluesky_feed is None:
+            raise ConfigError("no bluesky_feed: section", file=self.config.path, field="bluesky_feed")
+        if session is None:
+            raise ConfigError("publishing needs the relay's Bluesky account: relay: bluesky: in sources.yaml, "
+                              "BLUESKY_HANDLE and BLUESKY_APP_PASSWORD in the environment",
+                              file=self.config.path, field="relay.bluesky")
+        from .feedgen import Publisher
+
+        return Publisher(session, self.config.bluesky_feed, generator_did=did, store=self.store,
+                         config_dir=self.settings.config_path.parent, clock=self.clock)
+
+    def bluesky_feed_lock(self) -> LeaderLock:
+        from .feedgen.publish import BLUESKY_FEED_LOCK
+
+        return self.store.leader_lock(BLUESKY_FEED_LOCK)
+
     # -- the web --------------------------------------------------------------------
 
     def web_app(self, *, with_index: bool = True) -> web.Application:
-        """The readers' web application over this store and index, with ``/suggest`` mounted, and
-        the newsletter's pages when the ``digest:`` section is present."""
+        """The readers' web application over this store and index, with ``/suggest`` mounted, the
+        newsletter's pages when the ``digest:`` section is present, and the feed generator's
+        routes when ``bluesky_feed:`` is."""
         app = create_app(
             store=self.store, config=self.config, index=self.index() if with_index else None, clock=self.clock,
             cache_seconds=self.tuning.page_cache_seconds, base_url=self.settings.base_url,
@@ -341,6 +415,17 @@ class Aggregator:
             digest_routes.setup(app, digest_routes.DigestDeps(
                 store=self.store, config=self.config.digest, clock=self.clock, base_url=self.settings.base_url,
                 subscriptions=self.subscriptions(sending=off is None), closed_reason=off,
+            ))
+        did = self.feed_generator_did()
+        if did is not None and self.config.bluesky_feed is not None and self.settings.base_url is not None:
+            # Imported only when configured: the feed generator brings the Bluesky SDK along.
+            from .feedgen import DidKeys, FeedGenerator, FeedRoutes, ServiceAuth
+            from .feedgen import setup as mount_feed_generator
+
+            keys = DidKeys(self.identity_http, plc=self.config.bluesky_feed.plc, clock=self.clock)
+            mount_feed_generator(app, FeedRoutes(
+                generator=FeedGenerator(did, self.config.bluesky_feed), base_url=self.settings.base_url,
+                store=self.store, auth=ServiceAuth(did, keys, self.clock),
             ))
         return app
 

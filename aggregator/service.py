@@ -23,6 +23,7 @@ from .config import parse_config
 from .digest.deliver import reclaim_after_for
 from .errors import AggregatorError, ConfigError, UsageError
 from .factory import Aggregator
+from .feedgen import keep_in_sync
 from .index import SearchIndex
 from .model import Config
 from .relay.leader import relay_while_leader
@@ -253,6 +254,13 @@ async def run_everything(agg: Aggregator, host: str, port: int, stop: asyncio.Ev
             log.warning("digest.off", reason=off)  # configured but unable to send: say so once
         else:
             log.info("digest.off", reason=off)
+        feeds = agg.config.bluesky_feed
+        if feeds is not None and agg.bluesky_session() is not None:
+            publish = agg.bluesky_publisher().publish
+            loops["bluesky_feed"] = lambda: run_while_leader(
+                agg.bluesky_feed_lock(), stop, lambda done: keep_in_sync(publish, done, every=feeds.sync_every))
+        elif feeds is not None:
+            log.info("bluesky_feed.publish_off", reason="no relay Bluesky account: the feeds are served, not published")
         await supervise(stop, loops)
     finally:
         await runner.cleanup()

@@ -23,6 +23,7 @@ from .. import __version__, logs
 from ..errors import AggregatorError, ConfigError, UsageError
 from ..settings import Settings, load_settings
 from . import (
+    bluesky,
     crawl,
     maintenance,
     newsletter,
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     # A command that keeps running (a service) says so: it logs differently (see log_rule).
     parser.set_defaults(long_running=lambda args: False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serving, crawl, reading, sources, relaying, newsletter, suggestions, maintenance, operations):
+    for module in (serving, crawl, reading, sources, relaying, bluesky, newsletter, suggestions, maintenance, operations):
         module.add_parsers(sub)
     return parser
 

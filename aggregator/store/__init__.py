@@ -15,6 +15,7 @@ from .ap_following import FollowingRepo
 from .ap_keys import ActorKeyRepo
 from .ap_seen import SeenRepo
 from .base import Database
+from .bluesky_feed import BlueskyFeedRepo, FeedPost
 from .db import make_engine, normalize_url
 from .digests import DigestRepo
 from .entries import Cursor, EntryRepo, SaveResult
@@ -32,7 +33,7 @@ from .subscribers import SubscriberRepo
 from .suggestions import SuggestionRepo
 from .transfer import copy_store
 
-__all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
+__all__ = ["BlueskyFeedRepo", "Cursor", "FeedPost", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
 
 
 class Store:
@@ -57,6 +58,7 @@ class Store:
         self.digests = DigestRepo(self.db)
         self.mail_deliveries = MailDeliveryRepo(self.db)
         self.suggestions = SuggestionRepo(self.db)
+        self.bluesky_feed = BlueskyFeedRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any, cast
 from markupsafe import Markup, escape
 
 from ..errors import AggregatorError, SearchQueryError
-from ..model import SourceConfig, SourceState, StoredEntry
+from ..model import Config, SourceConfig, SourceState, StoredEntry
 from ..store import Cursor
 from .params import Filters, encode_keyset, encode_offset
 from .ports import ReadStore
@@ -205,6 +205,31 @@ def source_health(store: ReadStore) -> SourceHealth:
 
 def rows_health(rows: list[SourceRow]) -> SourceHealth:
     return SourceHealth.of(dict(Counter(r.state.status if r.state else "never" for r in rows)))
+
+
+@dataclass(frozen=True)
+class BlueskyLinks:
+    """bsky.app addresses of the published feeds (display name, URL), list and starter pack."""
+
+    feeds: tuple[tuple[str, str], ...]
+    list_url: str | None
+    starter_pack_url: str | None
+
+
+def bluesky_links(store: ReadStore, config: Config) -> BlueskyLinks | None:
+    """What the sources page offers Bluesky users, once ``bluesky publish`` has run."""
+    feeds = config.bluesky_feed
+    if feeds is None:
+        return None
+    published = store.bluesky_feed.published()
+    if published is None:
+        return None
+    names = {f.short_name: f.display_name for f in feeds.feeds}
+    return BlueskyLinks(
+        feeds=tuple((names[name], url) for name, url in published.feed_links() if name in names),
+        list_url=published.list_link if feeds.list else None,
+        starter_pack_url=published.starter_pack_link if feeds.starter_pack else None,
+    )
 
 
 def source_row(store: ReadStore, slug: str) -> SourceRow | None:

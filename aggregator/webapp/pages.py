@@ -13,6 +13,7 @@ from ..store import Cursor
 from .context import base_context, in_thread, link_path, render_page, ui_locale
 from .data import (
     Page,
+    bluesky_links,
     SourceHealth,
     failing_first,
     river_page,
@@ -23,7 +24,7 @@ from .data import (
     source_rows,
 )
 from .health_words import STATUS_WORDS, plain_error
-from .keys import INDEX, STORE
+from .keys import CONFIG, INDEX, STORE
 from .params import BadRequest, Filters, decode_cursor, parse_filters, parse_limit
 from .render import query_string
 
@@ -97,8 +98,10 @@ async def tag(request: web.Request) -> web.Response:
 async def sources(request: web.Request) -> web.Response:
     locale = ui_locale(request)
     rows = failing_first(await in_thread(request, source_rows, request.app[STORE]))
+    bluesky = await in_thread(request, bluesky_links, request.app[STORE], request.app[CONFIG])
     fetched = [r.state.last_fetch for r in rows if r.state and r.state.last_fetch]
-    context = base_context(request, locale, rows=rows, sources_health=rows_health(rows), status_words=STATUS_WORDS, plain_error=plain_error)
+    context = base_context(request, locale, rows=rows, sources_health=rows_health(rows), bluesky=bluesky,
+                           status_words=STATUS_WORDS, plain_error=plain_error)
     return render_page(request, "sources.html", context, locale=locale, last_modified=max(fetched) if fetched else None)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from ..model import SourceConfig, SourceState, StoredEntry
+from ..model import BlueskyPublished, SourceConfig, SourceState, StoredEntry
 from ..store import Cursor
 
 
@@ -39,8 +39,17 @@ class OutboxReads(Protocol):
     def status_by_source(self, source: str | None = None) -> dict[str, dict[str, dict[str, Any]]]: ...
 
 
+class BlueskyFeedReads(Protocol):
+    def published(self) -> BlueskyPublished | None: ...
+
+
 class ReadStore(Protocol):
     """Entries, sources and the relay's status, as pages, feeds and the API show them."""
+
+    @property
+    def bluesky_feed(self) -> BlueskyFeedReads:
+        """What ``bluesky publish`` wrote: the sources page links the feeds, list and pack."""
+        ...
 
     @property
     def entries(self) -> EntryReads: ...
