@@ -13,8 +13,8 @@ from ..store import Cursor
 from .context import base_context, in_thread, link_path, render_page, ui_locale
 from .data import (
     Page,
-    bluesky_links,
     SourceHealth,
+    bluesky_links,
     failing_first,
     river_page,
     rows_health,
