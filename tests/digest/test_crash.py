@@ -30,6 +30,7 @@ import pytest
 from aggregator.model import DigestFilters
 from aggregator.store import Store
 from tests.conftest import ROOT, FrozenClock
+from tests.processes import send
 
 from .conftest import SOURCES, Sink, article, save, start_server, subscribe
 
@@ -89,7 +90,7 @@ async def life(env: dict[str, str], rng: random.Random, *, kill: bool) -> tuple[
                 await asyncio.sleep(rng.uniform(0.0, 0.5))
                 break
     if proc.returncode is None:
-        proc.send_signal(signal.SIGKILL)
+        send(proc, signal.SIGKILL)
     out, err = await proc.communicate()
     return proc.returncode, [*lines, *err.decode().splitlines(), *out.decode().splitlines()]
 

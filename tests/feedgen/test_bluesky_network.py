@@ -36,6 +36,7 @@ from aggregator.store import Store
 from tests.building import aggregator_for, store_entries
 from tests.conftest import free_port
 from tests.peers.bluesky import Account, BlueskyNetwork, create_account, create_record, poll, xrpc
+from tests.processes import send
 
 pytestmark = pytest.mark.peers
 PASSWORD = "correct-horse-battery"
@@ -271,7 +272,7 @@ async def running(config: Path, store: Store, world: World, base_url: str) -> As
     try:
         yield
     finally:
-        proc.send_signal(signal.SIGTERM)
+        send(proc, signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 0, err.decode()[-3000:]
     assert b'"event": "feedgen.sync"' in err, "the sync loop ran and succeeded"
