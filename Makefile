@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Root installs system packages directly; others through sudo when it is there.
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && { [ "$$(id -u)" = 0 ] || echo sudo; })
 
-.PHONY: install run test test-deps test-deploy deploy-deps deploy-images deploy-stack lint bench clean
+.PHONY: install run test screenshots test-deps test-deploy deploy-deps deploy-images deploy-stack lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -42,6 +42,11 @@ test: install test-deps deploy-deps lint
 	tail -n 1 .tmp/deploy-images.log; \
 	[ $$status -eq 0 ] || exit $$status; \
 	$(MAKE) --no-print-directory deploy-stack
+
+## screenshots: refresh the README's screenshots (docs/screenshots/*.png) from the browser
+## tests; the tests themselves (make test) write theirs to a temporary folder
+screenshots: install test-deps
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -p no:cacheprovider tests/web/test_browser.py -k photographed
 
 # podman and what it needs to run the compose stack here (Debian), podman-compose (PyPI)
 DEPLOY_PKGS := podman runc catatonit netavark aardvark-dns iptables debootstrap

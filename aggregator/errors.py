@@ -6,6 +6,8 @@ update loop can record a failing source and go on; any other exception is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class AggregatorError(Exception):
     """Base of every error the aggregator raises knowingly."""
@@ -30,6 +32,37 @@ class ConfigError(AggregatorError):
         self.file = file
         self.line = line
         self.field = field
+
+    @property
+    def errors(self) -> list[ConfigError]:
+        """Every problem this error stands for (one here; ``ConfigErrors`` holds several)."""
+        return [self]
+
+
+class ConfigErrors(ConfigError):
+    """Every problem of one file at once, in the file's order: one fix-and-retry, not ten.
+
+    Its text is one line per problem; ``file``, ``line`` and ``field`` are the first one's.
+    """
+
+    def __init__(self, errors: Sequence[ConfigError]):
+        if not errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        first = errors[0]
+        AggregatorError.__init__(self, "\n".join(str(e) for e in errors))
+        self.file, self.line, self.field = first.file, first.line, first.field
+        self._errors = list(errors)
+
+    @property
+    def errors(self) -> list[ConfigError]:
+        return list(self._errors)
+
+
+class UsageError(AggregatorError):
+    """The operator asked for something that cannot be (a busy port, an unknown slug).
+
+    The command prints the message as it is, one line saying what to do, and exits 2.
+    """
 
 
 class FetchError(AggregatorError):
@@ -90,6 +123,10 @@ class RelayError(AggregatorError):
         super().__init__(message, url=url, target=target)
         self.retry_after = retry_after
         self.permanent = permanent
+
+
+class OperationError(AggregatorError):
+    """An operator's command (backup, restore) cannot do what was asked; the message says why and what to do."""
 
 
 class FederationError(AggregatorError):
@@ -246,3 +283,20 @@ class MailError(DigestError):
         self.kind = kind
         self.code = code
         self.stage = stage
+
+
+class InvalidSuggestion(AggregatorError):
+    """A reader's suggested address cannot be used (``/suggest``); the message is shown to them, translated."""
+
+
+class FeedRequestError(AggregatorError):
+    """The feed generator refuses an XRPC call (``aggregator/feedgen``).
+
+    ``name`` is the XRPC error name the answer carries (``UnknownFeed``, ``InvalidRequest``,
+    ``AuthenticationRequired``…) and ``status`` its HTTP status.
+    """
+
+    def __init__(self, message: str, *, name: str, status: int = 400):
+        super().__init__(message)
+        self.name = name
+        self.status = status

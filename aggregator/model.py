@@ -162,6 +162,81 @@ ALL_STORIES = DigestFilters()
 
 
 @dataclass(frozen=True)
+class FeedSelection:
+    """What one Bluesky feed shows (``bluesky_feed.feeds``): empty tuples mean everything.
+
+    Within a kind any value matches (``tags: [lyon, grenoble]``); kinds combine (a tag AND
+    a language). Sources are slugs, tags lowercase, languages primary codes (``fr`` also
+    matches ``fr-CA``).
+    """
+
+    sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BlueskyFeedDef:
+    """One custom feed: its ``app.bsky.feed.generator`` record and what it selects."""
+
+    short_name: str  # the record key: the last part of the feed's URL
+    display_name: str
+    description: str | None = None
+    avatar: str | None = None  # a PNG or JPEG file, relative to sources.yaml
+    selection: FeedSelection = field(default_factory=FeedSelection)
+
+
+@dataclass(frozen=True)
+class BlueskyCollectionDef:
+    """The curation list of the sources' accounts, or the starter pack built on it."""
+
+    name: str
+    description: str | None = None
+    avatar: str | None = None  # lists only
+
+
+@dataclass(frozen=True)
+class BlueskyFeedConfig:
+    """The ``bluesky_feed:`` section: the feed generator, the list and the starter pack."""
+
+    feeds: tuple[BlueskyFeedDef, ...] = ()
+    list: BlueskyCollectionDef | None = None
+    starter_pack: BlueskyCollectionDef | None = None
+    plc: str = "https://plc.directory"  # where callers' did:plc documents are read
+    sync_every: float = 3600.0  # seconds between two syncs of the records by ``run``
+
+    def feed(self, short_name: str) -> BlueskyFeedDef | None:
+        return next((f for f in self.feeds if f.short_name == short_name), None)
+
+
+@dataclass(frozen=True)
+class BlueskyPublished:
+    """What ``aggregator bluesky publish`` last wrote on the relay account (kept in the store)."""
+
+    did: str  # the relay account: the publisher of the records
+    handle: str
+    feeds: tuple[tuple[str, str], ...] = ()  # (short name, at:// URI of the generator record)
+    list_uri: str | None = None
+    starter_pack_uri: str | None = None
+
+    def feed_links(self) -> list[tuple[str, str]]:
+        """(short name, bsky.app URL) of every published feed."""
+        return [(name, f"https://bsky.app/profile/{self.did}/feed/{name}") for name, _ in self.feeds]
+
+    @property
+    def list_link(self) -> str | None:
+        if not self.list_uri:
+            return None
+        return f"https://bsky.app/profile/{self.did}/lists/{self.list_uri.rsplit('/', 1)[-1]}"
+
+    @property
+    def starter_pack_link(self) -> str | None:
+        if not self.starter_pack_uri:
+            return None
+        return f"https://bsky.app/starter-pack/{self.did}/{self.starter_pack_uri.rsplit('/', 1)[-1]}"
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything ``sources.yaml`` holds, validated."""
 
@@ -170,6 +245,9 @@ class Config:
     relay: RelayConfig = field(default_factory=RelayConfig)
     path: str = "sources.yaml"
     digest: DigestConfig | None = None  # None: no newsletter
+    bluesky_feed: BlueskyFeedConfig | None = None  # None: no feed generator, list or starter pack
+    #: Valid but doubtful (two sources with one URL): commands print them, ``run`` logs them.
+    warnings: tuple[str, ...] = ()
     activitypub: ActivityPubConfig | None = None  # None: no ActivityPub actor
 
 
@@ -324,3 +402,26 @@ class Decision:
     new: tuple[EntryChange, ...] = ()
     updated: tuple[EntryChange, ...] = ()
     unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A source a reader suggested (``/suggest``), waiting for the operator's decision.
+
+    What the aggregator found when it read the URL once (``outcome``: ``ok``, ``no_feed``,
+    ``unreadable`` or ``timeout``) is kept with it; the reader's address never is.
+    """
+
+    id: int
+    url: str  # as suggested, normalized
+    note: str
+    outcome: str
+    state: str  # pending | accepted | rejected
+    created: datetime
+    feed_url: str | None = None
+    title: str | None = None
+    items: int | None = None
+    language: str | None = None
+    error: str | None = None
+    decided: datetime | None = None
+    source: str | None = None  # the slug it was accepted under

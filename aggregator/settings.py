@@ -67,7 +67,8 @@ class Settings:
     config: Config = field(default_factory=lambda: Config(sources=()))
     allow_private_networks: bool = False
     lease_seconds: float = 600.0
-    log_level: str = "INFO"
+    #: ``AGGREGATOR_LOG_LEVEL`` and ``_FORMAT``; None: the command decides (``cli.log_rule``).
+    log_level: str | None = None
     log_format: str | None = None
     base_url: str | None = None
     smtp_url: str | None = field(default=None, repr=False)
@@ -115,7 +116,7 @@ def load_settings(
         config=load_config(path) if read_config else Config(sources=(), path=str(path)),
         allow_private_networks=(get("AGGREGATOR_ALLOW_PRIVATE_NETWORKS") or "").lower() in _TRUE,
         lease_seconds=_positive_seconds(get("AGGREGATOR_LEASE_SECONDS"), "AGGREGATOR_LEASE_SECONDS", 600.0),
-        log_level=(get("AGGREGATOR_LOG_LEVEL") or "INFO").upper(),
+        log_level=(get("AGGREGATOR_LOG_LEVEL") or "").upper() or None,
         log_format=get("AGGREGATOR_LOG_FORMAT"),
         base_url=parse_base_url(get("AGGREGATOR_BASE_URL")),
         smtp_url=get("AGGREGATOR_SMTP_URL"),

@@ -1,7 +1,7 @@
 """The JSON shapes of the contracts, built in one place for the CLI and the HTTP API.
 
-``items --json`` and ``/api/items``, ``sources --json`` and ``/api/sources``, and
-``search --json`` are documented in the README; scripts rely on them, so each object is
+``items --json`` and ``/api/items``, ``sources --json`` and ``/api/sources``,
+``search --json`` and ``suggestions --json`` are documented in the README; scripts rely on them, so each object is
 made by exactly one function here (extend a shape; never rename or drop a field).
 Dates are ISO 8601 UTC with a ``Z`` (``model.to_iso``).
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .model import SourceConfig, SourceState, StoredEntry, to_iso
+from .model import SourceConfig, SourceState, StoredEntry, Suggestion, to_iso
 from .search_results import SearchHit
 
 
@@ -120,4 +120,14 @@ def search_hit_json(hit: SearchHit) -> dict[str, Any]:
     return {
         "id": hit.id, "source": hit.source, "url": hit.url, "title": hit.title,
         "published": to_iso(hit.published), "score": round(hit.score, 4), "snippet": hit.snippet,
+    }
+
+
+def suggestion_json(suggestion: Suggestion) -> dict[str, Any]:
+    """One line of ``aggregator suggestions --json``."""
+    s = suggestion
+    return {
+        "id": s.id, "url": s.url, "feed_url": s.feed_url, "title": s.title, "items": s.items,
+        "language": s.language, "note": s.note, "outcome": s.outcome, "error": s.error, "state": s.state,
+        "created": to_iso(s.created), "decided": to_iso(s.decided), "source": s.source,
     }

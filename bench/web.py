@@ -193,7 +193,7 @@ def main() -> None:
     ]
     for p in procs:
         p.start()
-    routes = ["/", "/?source=media-7", "/feed.atom", "/api/items"]
+    routes = ["/", "/?source=media-7", "/feed.atom", "/feed.rss", "/embed", "/api/items"]
     if with_index:
         routes.insert(2, "/search?q=gr%C3%A8ve")
 

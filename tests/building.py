@@ -40,6 +40,7 @@ def settings_for(
     data_dir: Path | None = None,
     credentials: Credentials | None = None,
     base_url: str | None = None,
+    smtp_url: str | None = None,
 ) -> Settings:
     """Settings as ``load_settings`` would make them, allowed onto loopback, with the tests' User-Agent."""
     if config.settings.user_agent != UA:
@@ -51,6 +52,7 @@ def settings_for(
         config=config,
         allow_private_networks=True,
         base_url=base_url,
+        smtp_url=smtp_url,
         credentials=credentials or Credentials(),
     )
 
@@ -63,6 +65,7 @@ async def aggregator_for(
     data_dir: Path | None = None,
     credentials: Credentials | None = None,
     base_url: str | None = None,
+    smtp_url: str | None = None,
     mirror_config: bool = True,
     **tuning: Any,
 ) -> AsyncIterator[Aggregator]:
@@ -72,7 +75,7 @@ async def aggregator_for(
     that only carries, say, a ``relay:`` section).
     """
     settings = settings_for(config, database_url=store.url, data_dir=data_dir, credentials=credentials,
-                            base_url=base_url)
+                            base_url=base_url, smtp_url=smtp_url)
     async with make_aggregator(settings, clock=store.db.clock, store=store, tuning=loopback_tuning(**tuning),
                                migrate=False, mirror_config=mirror_config) as agg:
         yield agg

@@ -12,12 +12,14 @@ from ..errors import ConfigError
 from ..factory import make_aggregator
 from ..settings import Settings
 from ..sources import opml_to_sources, sources_to_opml, sources_to_yaml
+from . import operations
 
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("db", help="database maintenance")
-    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="upgrade")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="upgrade|copy")
     dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade, reads_config=False)
+    operations.add_db_parsers(dbsub)
 
     p = sub.add_parser("opml", help="import or export sources as OPML")
     osub = p.add_subparsers(dest="opml_command", required=True, metavar="import|export")

@@ -1,4 +1,7 @@
-"""``items``, ``delete``, ``sources``, ``search``, ``reindex``: the store and index, for people and scripts."""
+"""``items``, ``delete``, ``search``, ``reindex``: the store and index, for people and scripts.
+
+(``sources`` and its ``add``/``remove`` are in ``cli/sources.py``.)
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from ..factory import make_aggregator
 from ..index import SearchRequest
 from ..model import to_iso
 from ..settings import Settings
-from ..shapes import item_json, search_hit_json, source_json, with_deliveries
+from ..shapes import item_json, search_hit_json
+from .checks import check_slugs
 
 
 def add_parsers(sub: Any) -> None:
@@ -26,10 +30,6 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("delete", help="delete items by id (they stay deleted when crawled again)")
     p.add_argument("ids", nargs="+", type=int, metavar="ID")
     p.set_defaults(func=cmd_delete)
-
-    p = sub.add_parser("sources", help="configured sources and their health")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser("search", help="full-text search (French stemming)")
     p.add_argument("query")
@@ -47,6 +47,7 @@ def _print_json(row: dict[str, Any]) -> None:
 
 
 async def cmd_items(settings: Settings, args: argparse.Namespace) -> int:
+    check_slugs(settings, [args.source])
     async with make_aggregator(settings) as agg:
         entries = agg.store.entries.newest(source=args.source, limit=args.limit)
     for e in entries:
@@ -65,25 +66,8 @@ async def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if count == len(set(args.ids)) else 1
 
 
-async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
-    async with make_aggregator(settings) as agg:
-        states = {s.slug: s for s in agg.store.sources.states()}
-        relay = with_deliveries(agg.store.outbox.status_by_source(), agg.store.ap_deliveries.status_by_source())
-        follows = {f.source: f.state for f in agg.store.ap_following.all() if f.source}
-    for source in settings.config.sources:
-        row = source_json(source, states.get(source.slug), relay.get(source.slug, {}) if relay else None,
-                          follow=follows.get(source.slug))
-        if args.json:
-            _print_json(row)
-        else:
-            line = f"{row['slug']:30} {row['kind']:9} {row['status']:13} {row['items']:6} items  last {row['last_fetch'] or '-'}"
-            if row["last_error"]:
-                line += f"\n    error ({row['error_count']}x): {row['last_error']}"
-            print(line)
-    return 0
-
-
 async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    check_slugs(settings, [args.source])
     async with make_aggregator(settings) as agg:
         index = agg.index()
         try:
@@ -98,7 +82,7 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(f"{hit.score:7.3f}  {to_iso(hit.published)}  [{hit.source}]  {hit.title}\n    {hit.url or ''}")
     if not args.json:
-        print(f"{results.total} results", file=sys.stderr)
+        print(f"{results.total} result{'' if results.total == 1 else 's'}", file=sys.stderr)
     return 0
 
 

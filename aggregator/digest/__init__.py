@@ -5,15 +5,20 @@ Modules, each with one job:
 - ``compose``: pure: the window rule, the day in the configured time zone, one digest for
   one subscriber's filters (groups, "also published by", clean links);
 - ``render``: the mails (digest, mailing-list variant, confirmation, re-confirmation) as
-  ``multipart/alternative`` ``EmailMessage`` objects with the list headers;
+  ``multipart/alternative`` messages with the list headers (wire bytes on the fast path);
 - ``addresses``: strangers' addresses, validated and normalised;
 - ``tokens``: keyed tokens, address hashes and Message-IDs from one stored secret;
 - ``links``: the absolute URLs mails carry (the web routes must answer them);
 - ``smtp``: ``AGGREGATOR_SMTP_URL`` and the aiosmtplib transport, answers classified;
 - ``deliver``: the exactly-once delivery loop (``Newsletter.send_due``);
 - ``subscriptions``: subscribing, confirming, unsubscribing, changing filters (the web routes);
+- ``archive``: the stored digests as the web and ``digest show`` read them;
+- ``shapes``: the JSON of ``digest show --json`` and the ``/digest.atom``, ``/digest.json`` feeds;
+- ``throttle``: per-client limits on the forms;
+- ``routes``: the pages, mounted by the factory on the readers' app (``routes.setup``).
 
-It reads and writes through ``aggregator.store`` only and never crawls or posts elsewhere.
+It reads and writes through ``aggregator.store`` only, renders its pages with the web
+front end's templates, and never crawls or searches.
 """
 
 from .deliver import MailTransport, Newsletter, SendCounts, keyring_for

@@ -3,13 +3,14 @@
 The relay's outbox discipline (``aggregator/relay/__init__.py``), adapted to SMTP:
 
 1. **Cut.** When the day's ``send_at`` has passed, the digest is cut in one transaction:
-   its window, its stories (frozen) and one ``deliveries`` row per confirmed subscriber
+   its window, its stories (frozen) and one ``mail_deliveries`` row per confirmed subscriber
    (or one row for the list address in the mailing-list mode), each with a stable
    ``Message-ID`` derived from (recipient, day). Nothing is lost: a crash before the commit
    leaves no digest, and the next call cuts it again.
-2. **Claim.** Before any SMTP command, the row is claimed: ``sending``, attempts + 1,
-   ``claimed_at``, committed. Claims are conditional updates: two processes never both
-   send one row.
+2. **Claim.** Before any SMTP command, rows are claimed: ``sending``, attempts + 1,
+   ``claimed_at``, committed, ``CLAIM_BATCH`` per transaction. Claims are conditional
+   updates: two processes never both send one row. A round that stops early (SIGTERM, a
+   configuration error) gives back the claims it did not try.
 3. **Mark DATA.** After the server accepted the recipient and just before ``DATA``, the
    row's ``data_at`` is committed: from this instant the message may be delivered.
 4. **Finish.** ``sent`` after the server's 250; ``pending`` with back-off on a temporary
@@ -18,7 +19,8 @@ The relay's outbox discipline (``aggregator/relay/__init__.py``), adapted to SMT
 **Reconciliation after an unclean stop.** SMTP has no read-back: nothing tells whether a
 server kept a message whose answer we never recorded. A ``sending`` row whose claim is
 older than ``reclaim_after`` (default 15 min, longer than any SMTP transaction with our
-timeouts, so a live process's rows are never taken) is resolved by the ``data_at`` mark:
+timeouts, so a live process's rows are never taken; 0 for the holder of a digest lock that
+dies with its process, see ``reclaim_after_for``) is resolved by the ``data_at`` mark:
 
 - without it, the crash came before ``DATA``: the message was certainly not delivered
   (a server delivers only after the final ``.``); it goes back to ``pending`` and the
@@ -40,37 +42,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from .. import logs
 from ..errors import AggregatorError, DigestError, MailError
 from ..model import ALL_STORIES, Clock, DigestConfig, DigestFilters, SourceConfig, utcnow
 from ..store import Store
 from ..store.digests import DigestRow, NewDelivery
 from ..store.mail_deliveries import DeliveryRow
 from ..store.subscribers import Subscriber
+from .archive import compose_row, load_sources, load_stories
 from .compose import (
     BACKLOG,
     MAX_STORIES,
     Digest,
     Story,
-    compose,
     due_day,
     local_day,
     send_instant,
     window,
 )
 from .links import SubscriberLinks, subscriber_links
-from .render import MailRenderer, MailSettings
+from .render import MailRenderer, MailSettings, PreparedDigest
 from .smtp import BeforeData
 from .tokens import SECRET_KEY, Keyring, new_secret
 
-log = logging.getLogger(__name__)
+log = logs.get("aggregator.digest")
 
 #: First retry after a minute, doubling, at most six hours apart; ten attempts span a day.
 BACKOFF_BASE = 60.0
@@ -81,9 +84,18 @@ RECLAIM_AFTER = timedelta(minutes=15)
 #: After a ``config`` failure (authentication, TLS…) the round stops; the row waits this long.
 CONFIG_PAUSE = timedelta(minutes=5)
 LIST_RECIPIENT = "list"
+#: Rows claimed per transaction (one commit instead of one per mail); each is still
+#: committed ``data_at`` before DATA and ``sent`` after the server's answer.
+CLAIM_BATCH = 50
+#: Renderings kept per round (one per filters and language being sent).
+CACHE_SIZE = 64
 
 _UNSUB = "UNSUBSCRIBE-TOKEN-PLACEHOLDER"
 _PREFS = "PREFERENCES-TOKEN-PLACEHOLDER"
+
+
+#: Periodic work beside the rounds (``Subscriptions.housekeeping`` and re-confirmations).
+Chores = Callable[[], Awaitable[None]]
 
 
 class MailTransport(Protocol):
@@ -221,8 +233,8 @@ class Newsletter:
                                         now=now, deliveries=deliveries)
         if row is None:
             return self.store.digests.get(target.isoformat())
-        log.info("digest.cut day=%s stories=%s deliveries=%s window_start=%s window_end=%s",
-                 row.day, row.stories, len(deliveries), start.isoformat(), end.isoformat())
+        log.info("digest.cut", day=row.day, stories=row.stories, deliveries=len(deliveries),
+                 window_start=start.isoformat(), window_end=end.isoformat())
         return row
 
     def _top_up(self, digest: DigestRow, now: datetime) -> int:
@@ -240,26 +252,15 @@ class Newsletter:
     # -- what a digest holds ---------------------------------------------------------------
 
     def sources(self) -> dict[str, SourceConfig]:
-        return {s.slug: s for s in self.store.sources.configs(include_unconfigured=True)}
+        return load_sources(self.store)
 
     def stories(self, entry_ids: Sequence[int]) -> list[Story]:
         """The stories of these first entries, in that order, with their other sources."""
-        primaries = self.store.entries.get_many(entry_ids, with_content=False)
-        story_ids = [e.story_id for e in primaries.values() if e.story_id is not None]
-        members = self.store.entries.story_members(story_ids, with_content=False)
-        out = []
-        for entry_id in entry_ids:
-            primary = primaries.get(entry_id)
-            if primary is None or primary.deleted:
-                continue
-            others = tuple(m for m in members.get(primary.story_id or -1, []) if m.id != primary.id)
-            out.append(Story(primary, others))
-        return out
+        return load_stories(self.store, entry_ids)
 
     def compose(self, digest: DigestRow, stories: Sequence[Story], sources: dict[str, SourceConfig],
                 filters: DigestFilters = ALL_STORIES) -> Digest:
-        return compose(stories, day=date.fromisoformat(digest.day), window_start=digest.window_start,
-                       window_end=digest.window_end, sources=sources, filters=filters, group_by=self.config.group_by)
+        return compose_row(digest, stories, sources, self.config, filters)
 
     def preview(self, day: date, now: datetime, filters: DigestFilters = ALL_STORIES) -> Digest:
         """What that day's digest holds (``digest show``): the stored one when it was cut,
@@ -289,15 +290,20 @@ class Newsletter:
                     row, now, give_back=False,
                     error="resent after an unclean stop during DATA: may have been delivered; same Message-ID")
                 if done:
-                    log.warning("digest.uncertain_resend delivery=%s digest=%s message_id=%s", row.id, row.digest_id, row.message_id)
+                    log.warning("digest.uncertain_resend", delivery=row.id, digest=row.digest_id, message_id=row.message_id)
             released += int(done)
         return released
 
-    async def send_due(self, *, day: date | None = None, dry_run: bool = False, limit: int | None = None) -> SendCounts:
+    async def send_due(
+        self, *, day: date | None = None, dry_run: bool = False, limit: int | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> SendCounts:
         """One round: cut the due digest, reconcile, send what is due within the hourly cap.
 
         ``dry_run`` writes nothing and sends nothing: it counts what this round would send
-        for the due digest (``sent``) and who would get no mail (``skipped``).
+        for the due digest (``sent``) and who would get no mail (``skipped``). ``stop``
+        ends the round between two mails (SIGTERM): rows claimed and not yet tried are
+        handed back at once.
         """
         if dry_run:
             return await asyncio.to_thread(self._dry_run, self.clock(), day)
@@ -311,12 +317,12 @@ class Newsletter:
         budget = self.config.max_per_hour - await asyncio.to_thread(self.store.mail_deliveries.sent_since, now - timedelta(hours=1))
         counts = SendCounts()
         if budget <= 0:
-            log.info("digest.hourly_cap max_per_hour=%s", self.config.max_per_hour)
+            log.info("digest.hourly_cap", max_per_hour=self.config.max_per_hour)
             return counts
         take = budget if limit is None else min(budget, limit)
         rows = await asyncio.to_thread(self.store.mail_deliveries.due, now, limit=take)
         if rows:
-            await self._deliver(rows, counts)
+            await self._deliver(rows, counts, stop)
         await asyncio.to_thread(self._close_finished, {r.digest_id for r in rows} | ({digest.id} if digest else set()))
         return counts
 
@@ -324,11 +330,38 @@ class Newsletter:
         now = self.clock()
         for digest_id in digest_ids:
             if self.store.mail_deliveries.open_count(digest_id) == 0 and self.store.digests.mark_sent(digest_id, now):
-                log.info("digest.finished digest=%s", digest_id)
+                log.info("digest.finished", digest=digest_id)
 
-    async def _deliver(self, rows: Sequence[DeliveryRow], counts: SendCounts) -> None:
+    async def _deliver(self, rows: Sequence[DeliveryRow], counts: SendCounts, stop: asyncio.Event | None) -> None:
+        """Send these rows, ``CLAIM_BATCH`` at a time.
+
+        A batch is claimed in one transaction before its first SMTP command (claims
+        without ``data_at`` are never delivered, so a crash hands them back safely); each
+        mail then commits ``data_at`` before DATA and ``sent`` after the 250. Rows come
+        sorted by digest, filters and language, so each rendering is made once and used
+        for everyone who shares it.
+        """
         ctx = await asyncio.to_thread(self._context, rows)
         assert self.transport is not None
+        ordered = sorted(rows, key=ctx.sort_key)
+        for start in range(0, len(ordered), CLAIM_BATCH):
+            if stop is not None and stop.is_set():
+                return
+            sendable, skipped = self._triage(ctx, ordered[start : start + CLAIM_BATCH])
+            if skipped:
+                counts.skipped += await asyncio.to_thread(self.store.mail_deliveries.skip_many, skipped)
+            if not sendable:
+                continue
+            claimed = await asyncio.to_thread(self.store.mail_deliveries.claim_many, sendable, self.clock())
+            for index, row in enumerate(claimed):
+                if (stop is not None and stop.is_set()) or not await self._send_one(ctx, row, counts):
+                    await asyncio.to_thread(self.store.mail_deliveries.give_back, [r.id for r in claimed[index:]])
+                    return
+
+    def _triage(self, ctx: _RoundContext, rows: Sequence[DeliveryRow]) -> tuple[list[DeliveryRow], list[tuple[DeliveryRow, str]]]:
+        """Rows to send, and rows that get no mail (with why)."""
+        sendable: list[DeliveryRow] = []
+        skipped: list[tuple[DeliveryRow, str]] = []
         for row in rows:
             digest_row = ctx.digests.get(row.digest_id)
             if digest_row is None:
@@ -337,31 +370,31 @@ class Newsletter:
             if row.subscriber_id is not None and (subscriber is None or subscriber.state != "confirmed"):
                 continue  # unsubscribed meanwhile: the row went (or goes) with the address
             if row.subscriber_id is None and not self.list_mode:
-                await asyncio.to_thread(self.store.mail_deliveries.mark_skipped, row, reason="the mailing-list mode is off")
-                counts.skipped += 1
-                continue
-            filters = subscriber.filters if subscriber else DigestFilters()
-            composed = ctx.composed(self, digest_row, filters)
-            if composed.empty:
-                await asyncio.to_thread(self.store.mail_deliveries.mark_skipped, row, reason="nothing matched the filters")
-                counts.skipped += 1
-                continue
-            claimed = await asyncio.to_thread(self.store.mail_deliveries.claim, row, self.clock())
-            if claimed is None:
-                continue  # another process took it
-            message, recipient = self._message(ctx, claimed, digest_row, composed, subscriber)
-            try:
-                await self.transport.send(message, sender=self.settings.envelope_sender, recipient=recipient,
-                                          before_data=self._data_marker(claimed.id))
-            except MailError as exc:
-                counts.failed += 1
-                if not await self._failed(claimed, subscriber, exc):
-                    break  # our configuration is wrong: nothing else can succeed this round
-                continue
-            await asyncio.to_thread(self.store.mail_deliveries.mark_sent, claimed.id, self.clock())
-            counts.sent += 1
-            log.info("digest.sent delivery=%s day=%s stories=%s attempts=%s", claimed.id, digest_row.day,
-                     composed.count, claimed.attempts)
+                skipped.append((row, "the mailing-list mode is off"))
+            elif ctx.composed(self, digest_row, subscriber.filters if subscriber else ALL_STORIES).empty:
+                skipped.append((row, "nothing matched the filters"))
+            else:
+                sendable.append(row)
+        return sendable, skipped
+
+    async def _send_one(self, ctx: _RoundContext, claimed: DeliveryRow, counts: SendCounts) -> bool:
+        """One claimed row to the SMTP server; False when the round must stop."""
+        assert self.transport is not None
+        digest_row = ctx.digests[claimed.digest_id]
+        subscriber = ctx.subscribers.get(claimed.subscriber_id) if claimed.subscriber_id is not None else None
+        composed = ctx.composed(self, digest_row, subscriber.filters if subscriber else ALL_STORIES)
+        message, recipient = self._message(ctx, claimed, digest_row, composed, subscriber)
+        try:
+            await self.transport.send(message, sender=self.settings.envelope_sender, recipient=recipient,
+                                      before_data=self._data_marker(claimed.id))
+        except MailError as exc:
+            counts.failed += 1
+            return await self._failed(claimed, subscriber, exc)
+        await asyncio.to_thread(self.store.mail_deliveries.mark_sent, claimed.id, self.clock())
+        counts.sent += 1
+        log.info("digest.sent", delivery=claimed.id, day=digest_row.day, stories=composed.count,
+                 attempts=claimed.attempts)
+        return True
 
     def _data_marker(self, row_id: int) -> BeforeData:
         async def mark() -> bool:
@@ -377,20 +410,20 @@ class Newsletter:
         if exc.kind == "config":
             await asyncio.to_thread(deliveries.mark_retry, claimed.id, error=error, next_attempt=now + CONFIG_PAUSE,
                                     count_attempt=False)
-            log.error("digest.smtp_config error=%s", error)
+            log.error("digest.smtp_config", error=error)
             return False
         if exc.kind == "refused" and subscriber is not None:
             # The address is gone for good: delete it (its deliveries go with it), keep the hash.
             await asyncio.to_thread(self.store.subscribers.suppress, subscriber.address_key, reason="refused", now=now)
-            log.warning("digest.address_refused delivery=%s code=%s", claimed.id, exc.code)
+            log.warning("digest.address_refused", delivery=claimed.id, code=exc.code)
             return True
         if exc.kind in ("refused", "rejected") or claimed.attempts >= self.max_attempts:
             await asyncio.to_thread(deliveries.mark_failed, claimed.id, error=error)
-            log.warning("digest.failed delivery=%s attempts=%s error=%s", claimed.id, claimed.attempts, error)
+            log.warning("digest.failed", delivery=claimed.id, attempts=claimed.attempts, error=error)
             return True
         wait = backoff(claimed.attempts)
         await asyncio.to_thread(deliveries.mark_retry, claimed.id, error=error, next_attempt=now + timedelta(seconds=wait))
-        log.info("digest.retry delivery=%s attempts=%s wait=%.0f error=%s", claimed.id, claimed.attempts, wait, error)
+        log.info("digest.retry", delivery=claimed.id, attempts=claimed.attempts, wait=round(wait), error=error)
         return True
 
     # -- building the mails ------------------------------------------------------------------
@@ -415,9 +448,10 @@ class Newsletter:
             return self.renderer.list_message(composed, message_id=row.message_id, date=now), self.config.list_address
         links = subscriber_links(self.settings.base_url, self.keyring, subscriber.id, subscriber.salt,
                                  unsubscribe_address=self.config.unsubscribe_address)
-        bodies = ctx.bodies(self, digest_row, subscriber, composed, links)
-        message = self.renderer.digest_bytes(composed, to=subscriber.address, locale=subscriber.locale,
-                                             message_id=row.message_id, date=now, links=links, bodies=bodies)
+        prepared = ctx.prepared(self, digest_row, subscriber, composed)
+        tokens = {_UNSUB: links.unsubscribe_url.rsplit("/", 1)[1], _PREFS: links.preferences_url.rsplit("/", 1)[1]}
+        message = self.renderer.digest_wire(prepared, to=subscriber.address, message_id=row.message_id, date=now,
+                                            links=links, replacements=tokens)
         return message, subscriber.address
 
     # -- dry run -------------------------------------------------------------------------------
@@ -463,21 +497,46 @@ class Newsletter:
 
     # -- the loop for ``run`` -------------------------------------------------------------------
 
-    async def run_forever(self, stop: asyncio.Event, *, interval: float = 60.0) -> None:
-        """A round every ``interval`` seconds until ``stop`` is set; errors are logged, not fatal."""
+    async def run_forever(
+        self, stop: asyncio.Event, *, interval: float = 60.0, chores: Chores | None = None,
+        chores_every: float = 3600.0,
+    ) -> None:
+        """A round every ``interval`` seconds until ``stop`` is set, and ``chores`` (the
+        subscriptions' housekeeping and re-confirmations) every ``chores_every``; errors
+        are logged, never fatal."""
+        loop = asyncio.get_running_loop()
+        chores_at = -chores_every
         while not stop.is_set():
             try:
-                await self.send_due()
+                await self.send_due(stop=stop)
+                if chores is not None and loop.time() - chores_at >= chores_every and not stop.is_set():
+                    chores_at = loop.time()
+                    await chores()
             except AggregatorError as exc:
-                log.warning("digest.round_failed error=%s", exc)
+                log.warning("digest.round_failed", error=str(exc))
+            except Exception:
+                log.exception("digest.bug")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def reclaim_after_for(lock_mechanism: str) -> timedelta:
+    """How old a ``sending`` claim must be before the digest lock's holder takes it back.
+
+    A lock that dies with its holder (``file``: a ``flock`` on one machine) proves that
+    whoever claimed a row that is still ``sending`` is dead: take it back at once. A
+    PostgreSQL advisory lock can be lost (a restarted server) by a process that keeps
+    running until it notices, so then wait ``RECLAIM_AFTER``.
+    """
+    return timedelta(0) if lock_mechanism == "file" else RECLAIM_AFTER
 
 
 @dataclass
 class _RoundContext:
     """What one round reads once: digests, subscribers, stories, sources, and caches of the
-    composed digests and rendered bodies (many subscribers share their filters)."""
+    composed digests and rendered bodies (many subscribers share their filters). The
+    caches are bounded: with rows sorted by ``sort_key``, a rendering is used by everyone
+    who shares it before the next one is made."""
 
     digests: dict[int, DigestRow]
     subscribers: dict[int, Subscriber]
@@ -485,25 +544,39 @@ class _RoundContext:
     sources: dict[str, SourceConfig]
 
     def __post_init__(self) -> None:
-        self._composed: dict[tuple[int, object], Digest] = {}
-        self._bodies: dict[tuple[int, object, str], tuple[str, str]] = {}
+        self._composed: OrderedDict[tuple[int, object], Digest] = OrderedDict()
+        self._prepared: OrderedDict[tuple[int, object, str], PreparedDigest] = OrderedDict()
+
+    def sort_key(self, row: DeliveryRow) -> tuple[int, object, str, int]:
+        subscriber = self.subscribers.get(row.subscriber_id) if row.subscriber_id is not None else None
+        if subscriber is None:
+            return (row.digest_id, (), "", row.id)
+        return (row.digest_id, subscriber.filters.key(), subscriber.locale, row.id)
 
     def composed(self, newsletter: Newsletter, digest: DigestRow, filters: DigestFilters) -> Digest:
         key = (digest.id, filters.key())
-        if key not in self._composed:
-            self._composed[key] = newsletter.compose(digest, self.stories[digest.id], self.sources, filters)
-        return self._composed[key]
+        found = self._composed.get(key)
+        if found is None:
+            found = self._composed[key] = newsletter.compose(digest, self.stories[digest.id], self.sources, filters)
+            _bound(self._composed, CACHE_SIZE)
+        return found
 
-    def bodies(self, newsletter: Newsletter, digest: DigestRow, subscriber: Subscriber, composed: Digest,
-               links: SubscriberLinks) -> tuple[str, str]:
-        """The text and HTML, rendered once per (digest, filters, language) with placeholder
-        tokens, then given this subscriber's tokens."""
+    def prepared(self, newsletter: Newsletter, digest: DigestRow, subscriber: Subscriber,
+                 composed: Digest) -> PreparedDigest:
+        """The digest rendered and encoded once per (digest, filters, language), with
+        placeholder tokens on the lines that ``digest_wire`` fills per subscriber."""
         key = (digest.id, subscriber.filters.key(), subscriber.locale)
-        if key not in self._bodies:
+        found = self._prepared.get(key)
+        if found is None:
             base = newsletter.settings.base_url
             placeholder = SubscriberLinks(f"{base}/unsubscribe/{_UNSUB}", f"{base}/preferences/{_PREFS}")
-            self._bodies[key] = newsletter.renderer.digest_bodies(composed, locale=subscriber.locale, links=placeholder)
-        text, html = self._bodies[key]
-        unsub = links.unsubscribe_url.rsplit("/", 1)[1]
-        prefs = links.preferences_url.rsplit("/", 1)[1]
-        return (text.replace(_UNSUB, unsub).replace(_PREFS, prefs), html.replace(_UNSUB, unsub).replace(_PREFS, prefs))
+            bodies = newsletter.renderer.digest_bodies(composed, locale=subscriber.locale, links=placeholder)
+            found = self._prepared[key] = newsletter.renderer.prepare_digest(
+                composed, locale=subscriber.locale, bodies=bodies, markers=(_UNSUB, _PREFS))
+            _bound(self._prepared, CACHE_SIZE)
+        return found
+
+
+def _bound(cache: OrderedDict[Any, Any], size: int) -> None:
+    while len(cache) > size:
+        cache.popitem(last=False)

@@ -24,6 +24,7 @@ enhanced code): ``refused`` (the address is suppressed); any other 5xx for this 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import ssl
@@ -170,6 +171,8 @@ class SmtpTransport:
 
     One recipient per transaction (each mail is personal), so a 5xx is about that one
     address. A connection found dead when a new transaction starts is reopened once.
+    Transactions are serialized: the web routes share one transport between concurrent
+    requests, and SMTP is one conversation at a time per connection.
     """
 
     def __init__(self, settings: SmtpSettings, *, tls_context: ssl.SSLContext | None = None,
@@ -178,6 +181,7 @@ class SmtpTransport:
         self._tls_context = tls_context
         self._local_hostname = local_hostname
         self._smtp: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
 
     def _context(self) -> ssl.SSLContext | None:
         if self.settings.security == "none":
@@ -233,6 +237,10 @@ class SmtpTransport:
             MailError: classified (see the module docstring).
         """
         data = message.as_bytes(policy=SMTP_POLICY) if isinstance(message, EmailMessage) else message
+        async with self._lock:
+            return await self._send(data, sender, recipient, before_data)
+
+    async def _send(self, data: bytes, sender: str, recipient: str, before_data: BeforeData | None) -> str:
         reused = self._smtp is not None and self._smtp.is_connected
         if not reused:
             self._drop()
@@ -292,7 +300,18 @@ class SmtpTransport:
             self._smtp.close()
         self._smtp = None
 
+    async def probe(self) -> None:
+        """Connect, EHLO, STARTTLS and log in as ``send`` would, then QUIT: nothing is sent
+        (``aggregator doctor``). Raises MailError, classified like a send."""
+        self._drop()
+        self._smtp = await self._connect()
+        await self.close()
+
     async def close(self) -> None:
+        async with self._lock:
+            await self._quit()
+
+    async def _quit(self) -> None:
         smtp, self._smtp = self._smtp, None
         if smtp is not None and smtp.is_connected:
             try:

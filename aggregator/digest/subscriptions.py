@@ -8,7 +8,7 @@ link opens a page whose POST button confirms (``confirm``); a plain GET must nev
 ``confirm`` or ``unsubscribe`` (mail scanners follow links). Unconfirmed addresses are
 forgotten after ``UNCONFIRMED_TTL``. A confirmation is mailed at most once per
 ``CONFIRM_INTERVAL`` per address, so a flood of requests for one address sends one mail.
-Throttling per client (IP) is the web layer's job.
+Throttling per client (IP) is the pages' job (``throttle``, used by ``routes``).
 
 Every outcome a stranger can trigger looks the same from the form (``subscribe`` returns a
 status for logs and tests, not for the page): the form must not tell whether an address
@@ -18,14 +18,14 @@ is subscribed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from ..errors import DigestError, TokenError
+from .. import logs
+from ..errors import DigestError, MailError, TokenError
 from ..model import Clock, DigestConfig, DigestFilters, utcnow
 from ..store import Store
 from ..store.subscribers import Subscriber
@@ -36,7 +36,7 @@ from .links import confirm_link, reconfirm_link, subscriber_links
 from .render import MailRenderer, MailSettings, locale_of
 from .tokens import Keyring, Purpose
 
-log = logging.getLogger(__name__)
+log = logs.get("aggregator.digest")
 
 #: A confirmation link works this long; unconfirmed addresses are forgotten after it.
 CONFIRM_TTL = timedelta(days=3)
@@ -145,10 +145,10 @@ class Subscriptions:
             filters=filters, locale=locale_of(locale), now=now,
         )
         if row.state == "confirmed":
-            log.info("digest.subscribe_again subscriber=%s", row.id)
+            log.info("digest.subscribe_again", subscriber=row.id)
             return SubscribeOutcome("already_confirmed", row.id)
         if row.confirm_sent_at is not None and now - row.confirm_sent_at < CONFIRM_INTERVAL:
-            log.info("digest.subscribe_throttled subscriber=%s", row.id)
+            log.info("digest.subscribe_throttled", subscriber=row.id)
             return SubscribeOutcome("throttled", row.id)
         expires = now + CONFIRM_TTL
         message = self.renderer.confirmation(
@@ -157,9 +157,15 @@ class Subscriptions:
             confirm_url=confirm_link(self.settings.base_url, self.keyring, row.id, row.salt, expires=expires),
             date=now, expires=expires,
         )
-        await self.transport.send(message, sender=self.settings.envelope_sender, recipient=row.address)
+        try:
+            await self.transport.send(message, sender=self.settings.envelope_sender, recipient=row.address)
+        except MailError as exc:
+            if exc.kind == "refused" and row.confirm_sent_at is None:
+                # The address's own server says it does not exist: keep nothing of it.
+                await asyncio.to_thread(self.store.subscribers.forget_pending, row.id)
+            raise
         await asyncio.to_thread(self.store.subscribers.mark_confirm_sent, row.id, now)
-        log.info("digest.confirmation_sent subscriber=%s", row.id)
+        log.info("digest.confirmation_sent", subscriber=row.id)
         return SubscribeOutcome("confirmation_sent", row.id)
 
     # -- the links in mails --------------------------------------------------------------------
@@ -188,7 +194,7 @@ class Subscriptions:
         """The confirmation page's POST."""
         row = self._open("confirm", token)
         self.store.subscribers.confirm(row.id, self.clock())
-        log.info("digest.confirmed subscriber=%s", row.id)
+        log.info("digest.confirmed", subscriber=row.id)
         return row
 
     def reconfirm(self, token: str) -> Subscriber:
@@ -211,7 +217,7 @@ class Subscriptions:
             return False
         self.keyring.verify("unsubscribe", token, bind=row.salt, now=self.clock())
         done = self.store.subscribers.unsubscribe(row.id, reason="unsubscribed", now=self.clock())
-        log.info("digest.unsubscribed subscriber=%s", row.id)
+        log.info("digest.unsubscribed", subscriber=row.id)
         return done
 
     def update_filters(self, token: str, filters: DigestFilters, locale: str | None = None) -> Subscriber:
@@ -234,7 +240,7 @@ class Subscriptions:
         purged = self.store.subscribers.purge_unconfirmed(now - UNCONFIRMED_TTL)
         expired = self.store.subscribers.expire_reconfirmations(now - RECONFIRM_GRACE, now)
         if purged or expired:
-            log.info("digest.housekeeping purged=%s expired=%s", purged, expired)
+            log.info("digest.housekeeping", purged=purged, expired=expired)
         return {"purged": purged, "expired": expired}
 
     async def send_reconfirmations(self, *, limit: int = 100) -> int:

@@ -17,7 +17,8 @@ import tantivy
 GROUPS = ("fr", "en", "de", "xx")
 STEMMERS = {"fr": "french", "en": "english", "de": "german"}
 #: The PostgreSQL text search configurations of each group (stemming + stop words); the
-#: "_hl" ones fold accents before stemming and only serve ts_headline's highlighting.
+#: "_hl" ones fold accents before stemming (stop words first): entries are indexed with
+#: both (see ``analyzer`` and migration 0005), and ts_headline highlights with them.
 PG_CONFIGS = {"fr": "french", "en": "english", "de": "german", "xx": "simple"}
 PG_HEADLINE_CONFIGS = {g: f"aggregator_{c}_hl" for g, c in PG_CONFIGS.items()}
 
@@ -54,12 +55,21 @@ def language_group(language: str | None) -> str:
     return primary if primary in STEMMERS else "xx"
 
 
-def analyzer(group: str) -> tantivy.TextAnalyzer:
-    """The tantivy analyzer of a group.
+#: Groups analysed twice (see ``analyzer``): those with a stemmer. "xx" is only folded.
+FOLDED_FIRST_GROUPS = tuple(STEMMERS)
 
-    Stemming happens before accent folding: the Snowball stemmers know French and German
-    accented suffixes ("policière" and "policier" then share a stem), and folding the stem
-    makes "greve" find "grève" all the same.
+
+def analyzer(group: str, *, fold_first: bool = False) -> tantivy.TextAnalyzer:
+    """The tantivy analyzer of a group; entries are indexed with both analyses.
+
+    Stemming before accent folding (the default) lets the Snowball stemmers see French
+    and German accented suffixes: "policière" and "policier" share a stem. But a word
+    typed without its accents then loses its suffix rule: "université" stems to
+    "univers" and "universite" to "universit", so phones found nothing. Folding first
+    (``fold_first``) gives both "universit". Neither order alone passes the French
+    suite, so each entry is indexed both ways (two fields) and a query matches either.
+    Stop words and elisions are removed before folding in both, so "été" stays a stop
+    word whichever way it is read.
     """
     builder = (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
@@ -71,6 +81,8 @@ def analyzer(group: str) -> tantivy.TextAnalyzer:
         builder = builder.filter(tantivy.Filter.stopword(stemmer))
         if group == "fr":
             builder = builder.filter(tantivy.Filter.custom_stopword(ELISIONS))
+        if fold_first:
+            builder = builder.filter(tantivy.Filter.ascii_fold())
         builder = builder.filter(tantivy.Filter.stemmer(stemmer))
     return builder.filter(tantivy.Filter.ascii_fold()).build()
 

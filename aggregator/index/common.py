@@ -44,6 +44,10 @@ def prepare(request: SearchRequest) -> ParsedQuery | None:
         parsed = dataclasses.replace(parsed, langs=(code,))
     if tag:
         parsed = dataclasses.replace(parsed, must_tags=(*parsed.must_tags, normalize_tag(tag)))
+    if request.exclude:
+        # A filter in the engine, not a cut of its answer: totals and pages stay right.
+        not_sources = tuple(dict.fromkeys((*parsed.not_sources, *request.exclude)))
+        parsed = dataclasses.replace(parsed, not_sources=not_sources)
     return parsed
 
 

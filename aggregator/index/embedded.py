@@ -28,12 +28,15 @@ from .query import ParsedQuery, Term
 from .types import SearchHit, SearchRequest, SearchResults
 
 #: Bump when the schema or the analysis changes: an index of another version is rebuilt.
-INDEX_VERSION = 1
+#: 2: entries are also indexed folded before stemming ("universite" finds "université").
+INDEX_VERSION = 2
 MARKER = "aggregator-index.json"
 SYNC_HEAP = 48_000_000
 REBUILD_HEAP = 128_000_000
 #: Relevance blending re-sorts this many BM25 candidates by recency at least.
 CANDIDATES = 200
+#: Suffix of the fields and tokenizers that fold accents before stemming.
+FOLDED = "_f"
 
 Occur = tantivy.Occur
 
@@ -48,6 +51,11 @@ def _schema() -> tantivy.Schema:
         b.add_text_field(f"title_{group}", tokenizer_name=f"agg_{group}")
         # Stored: the snippet generator highlights the original text of this field.
         b.add_text_field(f"body_{group}", stored=True, tokenizer_name=f"agg_{group}")
+    for group in analysis.FOLDED_FIRST_GROUPS:
+        # The same text folded before stemming (analysis.analyzer): not stored again; its
+        # snippets are made from body_{group}'s stored text.
+        b.add_text_field(f"title_{group}{FOLDED}", tokenizer_name=f"agg_{group}{FOLDED}")
+        b.add_text_field(f"body_{group}{FOLDED}", tokenizer_name=f"agg_{group}{FOLDED}")
     b.add_bytes_field("payload", stored=True)  # JSON: source, url, title, published, group
     return b.build()
 
@@ -62,7 +70,11 @@ class TantivyIndex:
         self._lock = threading.Lock()
         self._seen_meta: tuple[int, int] | None = None
         self.schema = _schema()
-        self.analyzers = {g: analysis.analyzer(g) for g in analysis.GROUPS}
+        #: Tokenizer name -> analyzer: agg_fr (stemmed, then folded), agg_fr_f (folded first)…
+        self.analyzers = {f"agg_{g}": analysis.analyzer(g) for g in analysis.GROUPS}
+        self.analyzers.update(
+            {f"agg_{g}{FOLDED}": analysis.analyzer(g, fold_first=True) for g in analysis.FOLDED_FIRST_GROUPS}
+        )
         self.index = self._open()
 
     # -- opening ------------------------------------------------------------------------
@@ -80,8 +92,8 @@ class TantivyIndex:
             index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
         except (OSError, ValueError) as exc:
             raise SearchIndexError(f"cannot open the search index in {self.path}: {exc}") from exc
-        for group, analyzer in self.analyzers.items():
-            index.register_tokenizer(f"agg_{group}", analyzer)
+        for name, analyzer in self.analyzers.items():
+            index.register_tokenizer(name, analyzer)
         return index
 
     def _marker(self) -> dict[str, Any]:
@@ -218,6 +230,9 @@ class TantivyIndex:
                 doc.add_text("lang", full)
         doc.add_text(f"title_{group}", entry.title)
         doc.add_text(f"body_{group}", body)
+        if group in analysis.FOLDED_FIRST_GROUPS:
+            doc.add_text(f"title_{group}{FOLDED}", entry.title)
+            doc.add_text(f"body_{group}{FOLDED}", body)
         payload = {"s": entry.source, "u": entry.url, "t": entry.title, "p": ts, "g": group}
         doc.add_bytes("payload", json.dumps(payload, ensure_ascii=False).encode("utf-8"))
         return doc
@@ -267,12 +282,7 @@ class TantivyIndex:
             body = doc.get_first(f"body_{group}") or ""
             snippet = None
             if text_query is not None:
-                gen = generators.get(group)
-                if gen is None:
-                    gen = tantivy.SnippetGenerator.create(searcher, text_query, self.schema, f"body_{group}")
-                    gen.set_max_num_chars(analysis.SNIPPET_CHARS)
-                    generators[group] = gen
-                snippet = _snippet_html(gen.snippet_from_doc(doc), body)
+                snippet = self._snippet(searcher, text_query, generators, group, doc, body)
             hits.append(
                 SearchHit(
                     id=int(doc.get_first("id")),
@@ -285,6 +295,34 @@ class TantivyIndex:
                 )
             )
         return hits
+
+    def _snippet(
+        self, searcher: Any, text_query: Any, generators: dict[str, Any], group: str, doc: Any, body: str
+    ) -> str | None:
+        """The body's best fragment, from whichever analysis marks more of the query.
+
+        A word typed without accents matches only the folded-first field; its generator
+        reads the same stored text (handed in as a document of that field), so the marks
+        fall on the words as written ("<mark>université</mark>" for "universite").
+        """
+        fields = [f"body_{group}"]
+        if group in analysis.FOLDED_FIRST_GROUPS:
+            fields.append(f"body_{group}{FOLDED}")
+        best: Any = None
+        for field in fields:
+            gen = generators.get(field)
+            if gen is None:
+                gen = tantivy.SnippetGenerator.create(searcher, text_query, self.schema, field)
+                gen.set_max_num_chars(analysis.SNIPPET_CHARS)
+                generators[field] = gen
+            source = doc
+            if field != fields[0]:
+                source = tantivy.Document()
+                source.add_text(field, body)
+            snippet = gen.snippet_from_doc(source)
+            if best is None or len(snippet.highlighted()) > len(best.highlighted()):
+                best = snippet
+        return _snippet_html(best, body) if best is not None else None
 
     def _text_query(self, parsed: ParsedQuery) -> Any:
         """OR over language groups of (document in group AND query analysed for group)."""
@@ -324,19 +362,29 @@ class TantivyIndex:
         return tantivy.Query.boolean_query(clauses)
 
     def _term_query(self, term: Term, group: str) -> Any:
-        """A word or phrase in the title (boosted) or the body of one language group."""
-        tokens = self.analyzers[group].pre_tokenize(term.text).tokens
-        if not tokens:
+        """A word or phrase in the title (boosted) or the body of one language group.
+
+        Read both ways (stemmed then folded, folded then stemmed: analysis.analyzer), each
+        against the fields analysed the same way; an entry scores by the better reading.
+        """
+        suffixes = ["", FOLDED] if group in analysis.FOLDED_FIRST_GROUPS else [""]
+        readings = []
+        for suffix in suffixes:
+            tokens = self.analyzers[f"agg_{group}{suffix}"].pre_tokenize(term.text).tokens
+            if not tokens:
+                continue
+            per_field = []
+            for field, boost in ((f"title_{group}{suffix}", analysis.TITLE_BOOST), (f"body_{group}{suffix}", 1.0)):
+                if len(tokens) == 1:
+                    q = tantivy.Query.term_query(self.schema, field, tokens[0].text)
+                else:
+                    first = tokens[0].position
+                    q = tantivy.Query.phrase_query(self.schema, field, [(t.position - first, t.text) for t in tokens])
+                per_field.append((Occur.Should, tantivy.Query.boost_query(q, boost) if boost != 1.0 else q))
+            readings.append(tantivy.Query.boolean_query(per_field))
+        if not readings:
             return None
-        per_field = []
-        for field, boost in ((f"title_{group}", analysis.TITLE_BOOST), (f"body_{group}", 1.0)):
-            if len(tokens) == 1:
-                q = tantivy.Query.term_query(self.schema, field, tokens[0].text)
-            else:
-                first = tokens[0].position
-                q = tantivy.Query.phrase_query(self.schema, field, [(t.position - first, t.text) for t in tokens])
-            per_field.append((Occur.Should, tantivy.Query.boost_query(q, boost) if boost != 1.0 else q))
-        return tantivy.Query.boolean_query(per_field)
+        return readings[0] if len(readings) == 1 else tantivy.Query.disjunction_max_query(readings)
 
     def _with_filters(self, text_query: Any, parsed: ParsedQuery) -> Any:
         clauses = [(Occur.Must, text_query)]

@@ -3,7 +3,8 @@
 Same change-log discipline as the embedded index: ``sync`` reads ``index_log``, writes the
 table (one transaction), then consumes the rows. Analysis happens in PostgreSQL (the
 ``french``, ``english``, ``german`` and ``simple`` configurations, stems accent-folded
-with ``unaccent``); see store/search.py and migration 0002.
+with ``unaccent``, and the same text folded before stemming, so a word typed without its
+accents is found too); see store/search.py and migrations 0002 and 0005.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class PostgresIndex:
     def _analyse(self, parsed: ParsedQuery) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
         """Per language group: the tsquery to match, and the one to highlight with.
 
+        Each term is read both ways (stemmed then folded, folded then stemmed), as the
+        documents were indexed: "universite" matches "université" through the second.
+
         PostgreSQL analyses each term (``phraseto_tsquery``); only its output is combined
         here, so no reader's text is ever parsed as tsquery syntax.
         """
@@ -115,10 +119,11 @@ class PostgresIndex:
         headlines: dict[str, tuple[str, str]] = {}
         for group in groups:
             match: dict[Term, str] = {}
-            highlight: dict[Term, str] = {}
             for term in terms:
-                match[term] = next(analysed)
-                highlight[term] = next(analysed)
+                stemmed_first, folded_first = next(analysed), next(analysed)
+                # Documents hold both readings (migration 0005): either one matches.
+                readings = list(dict.fromkeys(q for q in (stemmed_first, folded_first) if q))
+                match[term] = " | ".join(f"( {q} )" for q in readings) if len(readings) > 1 else "".join(readings)
             required = []
             for or_group in parsed.groups:
                 alternatives = [f"( {match[t]} )" for t in or_group if match[t]]
@@ -128,7 +133,7 @@ class PostgresIndex:
                 continue  # every word is a stop word in this language: nothing matches
             excluded = [f"!( {match[t]} )" for t in parsed.excluded if match[t]]
             queries[group] = " & ".join(required + excluded)
-            marks = [f"( {q} )" for t in parsed.positive_terms() for q in (match[t], highlight[t]) if q]
+            marks = [f"( {match[t]} )" for t in parsed.positive_terms() if match[t]]
             headlines[group] = (analysis.PG_HEADLINE_CONFIGS[group], " | ".join(marks))
         return queries, headlines
 
@@ -148,4 +153,7 @@ class PostgresIndex:
 
 def _document(entry_id: int, language: str | None) -> SearchDocument:
     group = analysis.language_group(language)
-    return SearchDocument(entry_id=entry_id, group=group, config=analysis.PG_CONFIGS[group])
+    return SearchDocument(
+        entry_id=entry_id, group=group, config=analysis.PG_CONFIGS[group],
+        folded_config=analysis.PG_HEADLINE_CONFIGS[group],
+    )

@@ -24,7 +24,8 @@ SORTS = ("relevance", "date")
 class SearchRequest:
     """One search: the reader's query, the filters the form or the CLI adds, and the page.
 
-    ``source``, ``tag`` and ``lang`` narrow the query's own filters (see ``query.py``).
+    ``source``, ``tag`` and ``lang`` narrow the query's own filters (see ``query.py``);
+    ``exclude`` leaves those sources out, like ``-source:`` in the query.
     Sort, limit and offset are checked here, so an out-of-range page never reaches an
     engine; the language code is checked by the engine, after the query is parsed (its
     filters may already rule the search out).
@@ -40,6 +41,7 @@ class SearchRequest:
     limit: int = 20
     offset: int = 0
     sort: str = "relevance"
+    exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:

@@ -18,8 +18,8 @@ from aggregator.parse.build import (
     TEXT_LIMIT,
     absolute_http,
     clean_tags,
-    dedupe_entries,
     normalize_language,
+    parsed_feed,
 )
 from aggregator.parse.dates import parse_rfc3339
 from aggregator.parse.identity import content_hash
@@ -237,12 +237,12 @@ def parse_bluesky_feed(data: dict[str, Any], *, did: str, handle: str) -> Parsed
         entry = _entry(item, did)
         if entry is not None:
             entries.append(entry)
-    return ParsedFeed(
-        feed=FeedData(
+    return parsed_feed(
+        FeedData(
             title=_author_name(owner) or handle,
             link=f"{WEB}/profile/{handle}",
             description=plain_title(_str(owner, "description")) or None,
             version="bluesky-api",
         ),
-        entries=dedupe_entries(entries),
+        entries,
     )

@@ -22,9 +22,9 @@ from aggregator.parse.build import (
     absolute_http,
     build_entry,
     clean_tags,
-    dedupe_entries,
     fragment_html,
     normalize_language,
+    parsed_feed,
 )
 from aggregator.parse.dates import from_struct_time
 from aggregator.parse.discovery import looks_like_html
@@ -126,7 +126,7 @@ def _build(version: str, feed_raw: Any, raw_entries: Any, *, url: str) -> Parsed
     """feedparser's raw dictionaries (from either engine) to the typed result."""
     feed = _feed_data(feed_raw, url=url, version=version or None)
     entries = (_entry(raw, url=url, feed_language=feed.language, atom=version.startswith("atom")) for raw in raw_entries[:MAX_ENTRIES])
-    return ParsedFeed(feed=feed, entries=dedupe_entries(e for e in entries if e is not None))
+    return parsed_feed(feed, (e for e in entries if e is not None))
 
 
 def _feed_data(raw: Any, *, url: str, version: str | None) -> FeedData:

@@ -16,9 +16,9 @@ from aggregator.parse.build import (
     absolute_http,
     build_entry,
     clean_tags,
-    dedupe_entries,
     fragment_html,
     normalize_language,
+    parsed_feed,
     text_to_html,
 )
 from aggregator.parse.dates import parse_rfc3339
@@ -102,7 +102,7 @@ def parse_json_feed(body: bytes, *, url: str, charset: str | None = None) -> Par
         for item in items[:MAX_ITEMS]
         if isinstance(item, dict)
     ]
-    return ParsedFeed(feed=feed, entries=dedupe_entries(e for e in entries if e is not None))
+    return parsed_feed(feed, (e for e in entries if e is not None))
 
 
 def _author(mapping: dict[str, Any]) -> str | None:

@@ -19,8 +19,8 @@ from aggregator.parse.build import (
     TEXT_LIMIT,
     absolute_http,
     clean_tags,
-    dedupe_entries,
     normalize_language,
+    parsed_feed,
 )
 from aggregator.parse.dates import parse_rfc3339
 from aggregator.parse.identity import content_hash
@@ -195,7 +195,4 @@ def parse_mastodon_statuses(
     title = _author_name(owner) or account
     link = profile_url or (absolute_http(_str(owner, "url"), None) if owner else None)
     description = html_to_text(_str(owner, "note"), limit=TEXT_LIMIT) if owner else None
-    return ParsedFeed(
-        feed=FeedData(title=title, link=link, description=description or None, version="mastodon-api"),
-        entries=dedupe_entries(entries),
-    )
+    return parsed_feed(FeedData(title=title, link=link, description=description or None, version="mastodon-api"), entries)

@@ -13,8 +13,10 @@ How "exactly once" survives a crash at any instant:
    the item. Only when it is not there is it posted again.
 
 Modules: ``plan`` (pure: what a row means and its text, with ``format``), ``delivery``
-(the loop over due rows), ``leader`` (one relay process posts), ``targets`` (what a
-target offers, and which are enabled), ``mastodon`` and ``bluesky`` (the targets).
+(the loop over due rows), ``preview`` (the dry run: the same rows, cards included, for
+every configured target, without posters), ``leader`` (one relay process posts),
+``targets`` (what a target offers, and which are enabled), ``mastodon`` and ``bluesky``
+(the targets).
 """
 
 from __future__ import annotations

@@ -112,6 +112,12 @@ class ActivityPubTarget:
     async def close(self) -> None:
         return None
 
+    async def verify(self) -> str:
+        """``aggregator doctor``: there is no remote account to log in to (the actor is ours);
+        say which actor posts and to how many follower inboxes. Nothing leaves the machine."""
+        inboxes = await asyncio.to_thread(self.followers.delivery_inboxes, self.urls.actor)
+        return f"{self.urls.actor} ({len(inboxes)} follower inboxes)"
+
     async def find(self, job: Job) -> Delivered | None:
         """Already published what this job asks for? (a retry after a crash)"""
         done, _ = await asyncio.to_thread(self._wanted, job)

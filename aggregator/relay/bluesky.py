@@ -7,13 +7,10 @@ posting twice; reading the key back (``getRecord``) tells whether an attempt lan
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from atproto import AsyncClient, models
-from atproto_client.client.session import Session, SessionEvent
 from atproto_client.exceptions import (
     BadRequestError,
     NetworkError,
@@ -27,15 +24,15 @@ from atproto_core.exceptions import AtProtocolError
 from .. import logs
 from ..errors import RelayError
 from ..model import BlueskyTarget, Clock
+from .bluesky_session import SESSION_KEY, BlueskySession
 from .cards import PageGetter, fetch_card, fetch_thumbnail
 from .plan import Job
 from .targets import Delivered
 
 log = logs.get(__name__)
 
-#: The session (access + refresh tokens) is kept in the store's ``meta`` table:
-#: createSession is rate limited hard (30 per 5 min, 300 per day), refreshing is not.
-SESSION_KEY = "relay.bluesky.session"
+__all__ = ["SESSION_KEY", "BlueskyPoster"]
+
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
 
@@ -45,67 +42,27 @@ class BlueskyPoster:
 
     name = "bluesky"
 
-    def __init__(
-        self,
-        target: BlueskyTarget,
-        handle: str,
-        password: str,
-        *,
-        load_session: Callable[[], Awaitable[str | None]],
-        save_session: Callable[[str], Awaitable[None]],
-        http: PageGetter,
-        clock: Clock,
-    ):
+    def __init__(self, target: BlueskyTarget, session: BlueskySession, *, http: PageGetter, clock: Clock):
         self.target = target
-        self.handle = handle.lstrip("@")
-        self.password = password
-        self._load_session = load_session
-        self._save_session = save_session
+        self.session = session
         self._http = http
         self.clock = clock
-        self._client: AsyncClient | None = None
-        self._did: str | None = None
         self._paused: datetime | None = None
-        self._lock = asyncio.Lock()
+
+    @property
+    def handle(self) -> str:
+        return self.session.handle
 
     def paused_until(self) -> datetime | None:
         if self._paused is not None and self._paused <= self.clock():
             self._paused = None
         return self._paused
 
-    # -- session ------------------------------------------------------------------------
-
-    async def _on_session_change(self, event: SessionEvent, session: Session) -> None:
-        await self._save_session(session.encode())
-
     async def _connect(self) -> tuple[AsyncClient, str]:
-        async with self._lock:
-            if self._client is not None and self._did is not None:
-                return self._client, self._did
-            client = AsyncClient(base_url=self.target.service)
-            client.on_session_change(self._on_session_change)
-            saved = await self._load_session()
-            did = None
-            # Session strings read "handle:::did:::access:::refresh:::pds".
-            if saved and saved.split(":::", 1)[0] == self.handle:
-                try:
-                    await client.login(session_string=saved, fetch_bsky_profile=False)
-                    # A cheap authenticated call: refreshes an expired access token, and
-                    # fails when the refresh token is dead too (then log in again).
-                    did = (await client.com.atproto.server.get_session()).did
-                except AtProtocolError as exc:
-                    log.info("relay.bluesky_session_reuse_failed", error=exc)
-                    client = AsyncClient(base_url=self.target.service)
-                    client.on_session_change(self._on_session_change)
-            if did is None:
-                try:
-                    # No AppView needed to post: skip the profile look-up login() would do.
-                    await client.login(self.handle, self.password, fetch_bsky_profile=False)
-                except AtProtocolError as exc:
-                    raise self._wrap(exc, "createSession") from exc
-                did = Session.decode(client.export_session_string()).did
-            self._client, self._did = client, did
-            return client, did
+        try:
+            return await self.session.connect()
+        except AtProtocolError as exc:
+            raise self._wrap(exc, "createSession") from exc
 
     # -- delivery -----------------------------------------------------------------------
 
@@ -184,6 +141,16 @@ class BlueskyPoster:
         )
         return models.AppBskyEmbedExternal.Main(external=external)
 
+    async def verify(self) -> str:
+        """A session (the kept one, refreshed, or a new login) and ``getSession``; nothing is posted."""
+        client, did = await self._connect()
+        try:
+            session = await client.com.atproto.server.get_session()
+        except AtProtocolError as exc:
+            raise self._wrap(exc, "getSession") from exc
+        how = "with the session kept from an earlier login" if self.session.reused else "logged in with the app password"
+        return f"@{session.handle} ({did}) on {self.target.service}, {how}"
+
     def _web_url(self, did: str, collection: str, rkey: str) -> str | None:
         if collection != POST:
             return None
@@ -200,7 +167,7 @@ class BlueskyPoster:
             return RelayError(detail, target=self.name, retry_after=wait)
         if isinstance(exc, UnauthorizedError) or _error_name(exc) in ("ExpiredToken", "InvalidToken"):
             # Start from a fresh login next time (the stored session may have been revoked).
-            self._client = self._did = None
+            self.session.forget()
             return RelayError(detail, target=self.name)
         if isinstance(exc, BadRequestError):
             return RelayError(detail, target=self.name, permanent=True)
@@ -209,9 +176,7 @@ class BlueskyPoster:
         return RelayError(detail, target=self.name, permanent=True)
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.request.close()
+        """The session is the factory's (shared with the feed publisher): it closes it."""
 
 
 def _error_name(exc: AtProtocolError) -> str | None:

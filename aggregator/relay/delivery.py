@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .. import logs
@@ -70,68 +71,46 @@ class Relay:
 
     # -- the loop -----------------------------------------------------------------------
 
-    async def run_once(self, *, dry_run: bool = False, limit: int | None = None, fan_out: bool = True) -> list[dict[str, Any]]:
+    async def run_once(self, *, limit: int | None = None, fan_out: bool = True) -> list[dict[str, Any]]:
         """Deliver the due rows once; one report per row handled.
 
-        ``dry_run`` computes exactly the texts that would be posted and writes nothing:
-        no database change, no request to a target. ``fan_out`` also delivers what the
-        ActivityPub target published (``relay --once``), one report per delivery.
+        What would be posted without posting it is ``relay/preview.py`` (``--dry-run``).
+        ``fan_out`` also delivers what the ActivityPub target published (``relay --once``),
+        one report per delivery.
         """
-        reports = await self._outbox_round(dry_run=dry_run, limit=limit)
-        if fan_out and not dry_run and self.fanout is not None:
+        reports = await self._outbox_round(limit=limit)
+        if fan_out and self.fanout is not None:
             reports.extend(await self.fanout.run_once())
         return reports
 
-    async def _outbox_round(self, *, dry_run: bool, limit: int | None) -> list[dict[str, Any]]:
+    async def _outbox_round(self, *, limit: int | None) -> list[dict[str, Any]]:
         if not self.targets:
             return []
-        now = self.clock()
-        store = self.store
-        in_flight = await asyncio.to_thread(store.outbox.in_flight, targets=self.targets)
-        due = await asyncio.to_thread(store.outbox.due, now, targets=self.targets, limit=limit)
-        rows = [*in_flight, *due]
-        if limit is not None:
-            rows = rows[:limit]
-        if not rows:
-            return []
-        entries = await asyncio.to_thread(store.entries.get_many, [r.entry_id for r in rows])
-        configs = await asyncio.to_thread(store.sources.configs, include_unconfigured=True)
-        sources = {s.slug: s for s in configs}
-        since = now - timedelta(hours=1)
-        budget = {
-            name: self.config.max_posts_per_hour - await asyncio.to_thread(store.outbox.posted_since, name, since)
-            for name in self.targets
-        }
+        batch = await load_round(self.store, self.config, self.targets, self.clock(), limit=limit)
         reports: list[dict[str, Any]] = []
-        for row in rows:
-            job = self._plan(row, entries.get(row.entry_id), sources)
+        for row, job in batch.jobs:
             if job.action != "skip":
-                if budget[row.target] <= 0:
+                if batch.budget[row.target] <= 0:
                     continue  # max_posts_per_hour: the row waits for the next round
-                if not dry_run and self._poster(row.target).paused_until() is not None:
+                if self._poster(row.target).paused_until() is not None:
                     continue  # the target's rate limit is exhausted until the reset
-            if dry_run:
-                state = "skipped" if job.action == "skip" else row.state
-                reports.append(_report(row, job, state=state, error=job.reason or None, attempts=row.attempts))
-            else:
-                report = await self._handle(row, job)
-                if report is None:
-                    continue
-                reports.append(report)
+            handled = await self._handle(row, job)
+            if handled is None:
+                continue
+            reports.append(handled)
             if job.action != "skip":
-                budget[row.target] -= 1
+                batch.budget[row.target] -= 1
         return reports
 
     def _plan(self, row: OutboxRow, entry: StoredEntry | None, sources: Mapping[str, SourceConfig]) -> Job:
-        return plan(row_id=row.id, target=row.target, created=row.created, entry=entry,
-                    source=sources.get(entry.source) if entry else None, config=self.config)
+        return plan_row(row, entry, sources, self.config)
 
     async def _handle(self, row: OutboxRow, job: Job) -> dict[str, Any] | None:
         outbox = self.store.outbox
         if job.action == "skip":
             done = await asyncio.to_thread(outbox.mark_skipped, row, self.clock(), reason=job.reason)
             log.info("relay.skipped", entry=row.entry_id, target=row.target, reason=job.reason)
-            return _report(row, job, state="skipped", error=job.reason, attempts=row.attempts) if done else None
+            return report(row, job, state="skipped", error=job.reason, attempts=row.attempts) if done else None
         # The attempt is committed before anything leaves the machine.
         claimed = await asyncio.to_thread(outbox.claim, row, self.clock())
         if claimed is None:
@@ -149,7 +128,7 @@ class Relay:
         await asyncio.to_thread(outbox.mark_posted, row.id, self.clock(),
                                 remote_id=delivered.remote_id, remote_url=delivered.remote_url)
         log.info("relay.posted", entry=row.entry_id, target=row.target, action=job.action, remote=delivered.remote_id, reconciled=found is not None)
-        return _report(claimed, job, state="posted", remote_id=delivered.remote_id, attempts=claimed.attempts)
+        return report(claimed, job, state="posted", remote_id=delivered.remote_id, attempts=claimed.attempts)
 
     async def _failed(self, claimed: OutboxRow, job: Job, exc: RelayError) -> dict[str, Any]:
         outbox = self.store.outbox
@@ -161,16 +140,16 @@ class Relay:
             await asyncio.to_thread(outbox.mark_retry, claimed.id, now, error=error,
                                     next_attempt=now + timedelta(seconds=wait), count_attempt=False)
             log.warning("relay.rate_limited", target=claimed.target, wait=round(wait))
-            return _report(claimed, job, state="pending", error=error, attempts=claimed.attempts - 1)
+            return report(claimed, job, state="pending", error=error, attempts=claimed.attempts - 1)
         if exc.permanent or claimed.attempts >= self.config.max_attempts:
             await asyncio.to_thread(outbox.mark_failed, claimed.id, now, error=error)
             log.warning("relay.failed", entry=claimed.entry_id, target=claimed.target, error=error)
-            return _report(claimed, job, state="failed", error=error, attempts=claimed.attempts)
+            return report(claimed, job, state="failed", error=error, attempts=claimed.attempts)
         wait = backoff(claimed.attempts)
         await asyncio.to_thread(outbox.mark_retry, claimed.id, now, error=error,
                                 next_attempt=now + timedelta(seconds=wait))
         log.info("relay.retry", entry=claimed.entry_id, target=claimed.target, attempts=claimed.attempts, wait=round(wait), error=error)
-        return _report(claimed, job, state="pending", error=error, attempts=claimed.attempts)
+        return report(claimed, job, state="pending", error=error, attempts=claimed.attempts)
 
     async def run_forever(self, stop: asyncio.Event, *, interval: float = 30.0) -> None:
         """Deliver every ``interval`` seconds until ``stop`` is set; errors are logged, not fatal.
@@ -194,7 +173,46 @@ class Relay:
                 await asyncio.gather(fanning, return_exceptions=True)
 
 
-def _report(row: OutboxRow, job: Job, *, state: str, error: str | None = None, remote_id: str | None = None,
+@dataclass
+class Round:
+    """One round's rows, in delivery order, each with its job; and what each target may post."""
+
+    jobs: list[tuple[OutboxRow, Job]] = field(default_factory=list)
+    budget: dict[str, int] = field(default_factory=dict)  # posts left this hour, by target
+
+
+def plan_row(row: OutboxRow, entry: StoredEntry | None, sources: Mapping[str, SourceConfig], config: RelayConfig) -> Job:
+    return plan(row_id=row.id, target=row.target, created=row.created, entry=entry,
+                source=sources.get(entry.source) if entry else None, config=config)
+
+
+async def load_round(
+    store: RelayStore, config: RelayConfig, targets: Sequence[str], now: datetime, *, limit: int | None = None
+) -> Round:
+    """The rows a round handles (interrupted attempts first, then due ones) and their jobs.
+
+    Shared by the delivery loop and the dry run, so ``--dry-run`` shows exactly what the
+    next round would do.
+    """
+    in_flight = await asyncio.to_thread(store.outbox.in_flight, targets=targets)
+    due = await asyncio.to_thread(store.outbox.due, now, targets=targets, limit=limit)
+    rows = [*in_flight, *due]
+    if limit is not None:
+        rows = rows[:limit]
+    if not rows:
+        return Round()
+    entries = await asyncio.to_thread(store.entries.get_many, [r.entry_id for r in rows])
+    configs = await asyncio.to_thread(store.sources.configs, include_unconfigured=True)
+    sources = {s.slug: s for s in configs}
+    since = now - timedelta(hours=1)
+    budget = {
+        name: config.max_posts_per_hour - await asyncio.to_thread(store.outbox.posted_since, name, since)
+        for name in targets
+    }
+    return Round([(row, plan_row(row, entries.get(row.entry_id), sources, config)) for row in rows], budget)
+
+
+def report(row: OutboxRow, job: Job, *, state: str, error: str | None = None, remote_id: str | None = None,
             attempts: int = 0) -> dict[str, Any]:
     """The JSON line of ``aggregator relay --json`` for one row."""
     return {

@@ -23,6 +23,7 @@ from mastodon.errors import (
 
 from ..errors import RelayError
 from ..model import Clock, MastodonTarget
+from ..tracking import strip_tracking
 from .plan import Job
 from .targets import Delivered
 
@@ -157,16 +158,25 @@ class MastodonPoster:
             page = await self._call(self.api.fetch_next, page)
         return None
 
+    async def verify(self) -> str:
+        """``verify_credentials``: the token works (scope ``read:accounts``); nothing is posted."""
+        me = await self._call(self.api.account_verify_credentials)
+        self._account_id = str(me["id"])
+        return f"@{me['acct']} on {self.target.api_base_url}"
+
     async def close(self) -> None:
         await asyncio.to_thread(self.api.session.close)
 
 
 def _links_to(status: Any, url: str) -> bool:
+    """Whether a status links to ``url``, tracking parameters aside: an attempt made before
+    the upgrade that cleaned stored links (migration 0005) posted the link as it came."""
+    url = strip_tracking(url)
     card = status.get("card") or {}
-    if card.get("url") == url:
+    if isinstance(card.get("url"), str) and strip_tracking(card["url"]) == url:
         return True
     content = status.get("content") or ""
-    return any(html.unescape(href) == url for href in HREF.findall(content))
+    return any(strip_tracking(html.unescape(href)) == url for href in HREF.findall(content))
 
 
 def _detail(exc: BaseException) -> str:

@@ -10,6 +10,10 @@ from ..model import RelayConfig
 from ..settings import Credentials
 from .plan import Job
 
+#: Where the Bluesky target keeps its session in the store's ``meta`` table (here, not in
+#: ``bluesky.py``, so the factory names it without importing the atproto SDK).
+BLUESKY_SESSION_KEY = "relay.bluesky.session"
+
 
 @dataclass(frozen=True)
 class Delivered:
@@ -32,6 +36,13 @@ class Target(Protocol):
 
     async def deliver(self, job: Job) -> Delivered:
         """Post, boost or repost; raises RelayError (``retry_after``, ``permanent``)."""
+        ...
+
+    async def verify(self) -> str:
+        """An authenticated call that posts nothing (``aggregator doctor``): the account's name.
+
+        Raises RelayError when the credentials are refused or the service cannot be reached.
+        """
         ...
 
     async def close(self) -> None: ...

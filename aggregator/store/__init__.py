@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import StoreError
 from ..model import Clock, utcnow
 from .ap_deliveries import ActivityDeliveryRepo
 from .ap_followers import FollowerRepo
@@ -11,6 +15,7 @@ from .ap_following import FollowingRepo
 from .ap_keys import ActorKeyRepo
 from .ap_seen import SeenRepo
 from .base import Database
+from .bluesky_feed import BlueskyFeedRepo, FeedPost
 from .db import make_engine, normalize_url
 from .digests import DigestRepo
 from .entries import Cursor, EntryRepo, SaveResult
@@ -19,13 +24,16 @@ from .index_log import IndexLogRepo, LogRow
 from .locks import LeaderLock, run_while_leader
 from .mail_deliveries import MailDeliveryRepo
 from .meta import MetaRepo
-from .migrate import upgrade
+from .migrate import current_revision, upgrade
 from .outbox import OutboxRepo
 from .search import SearchRepo
+from .snapshot import backup_to
 from .sources import SourceRepo
 from .subscribers import SubscriberRepo
+from .suggestions import SuggestionRepo
+from .transfer import copy_store
 
-__all__ = ["Cursor", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
+__all__ = ["BlueskyFeedRepo", "Cursor", "FeedPost", "LeaderLock", "LogRow", "SaveResult", "Store", "normalize_url", "run_while_leader"]
 
 
 class Store:
@@ -49,6 +57,8 @@ class Store:
         self.subscribers = SubscriberRepo(self.db)
         self.digests = DigestRepo(self.db)
         self.mail_deliveries = MailDeliveryRepo(self.db)
+        self.suggestions = SuggestionRepo(self.db)
+        self.bluesky_feed = BlueskyFeedRepo(self.db)
 
     @property
     def dialect(self) -> str:
@@ -57,6 +67,21 @@ class Store:
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (``aggregator db upgrade``)."""
         upgrade(self.db.engine)
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None: never migrated); ``doctor`` compares it."""
+        try:
+            return current_revision(self.db.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the schema version: {exc.__class__.__name__}: {exc}") from exc
+
+    def copy_into(self, target: Store) -> dict[str, int]:
+        """Every row of this store into the empty ``target`` (``aggregator db copy``)."""
+        return copy_store(self.db, target.db)
+
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy of the live SQLite database into ``target`` (``aggregator backup``)."""
+        backup_to(self.db, target)
 
     def ping(self) -> bool:
         """True when the database answers: ``/healthz``."""

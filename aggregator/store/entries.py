@@ -11,8 +11,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, or_, select, update
 
 from ..model import Decision, EntryChange, ExistingEntry, StoredEntry
 from . import schema
@@ -259,19 +260,23 @@ class EntryRepo:
         before: Cursor | None = None,
         stories_only: bool = False,
         with_content: bool = True,
+        exclude: Sequence[str] = (),
     ) -> list[StoredEntry]:
         """Newest first with keyset pagination (never OFFSET).
 
         Args:
             stories_only: one row per story (its first entry), for the river; a source
                 filter shows that source's own entries instead.
+            exclude: source slugs left out. Their entries never show; in ``stories_only``
+                mode a story whose first entry is theirs shows through its earliest copy
+                from a source not excluded (``published``, then ``id``), and disappears
+                when every copy is theirs.
         """
         columns = ENTRY_COLUMNS if with_content else LIGHT_ENTRY_COLUMNS
         query = select(*columns).join(S, S.c.id == E.c.source_id).where(E.c.deleted.is_(False))
-        if source is not None:
-            query = query.where(S.c.slug == source)
-        elif stories_only:
-            query = query.where(E.c.is_primary.is_(True))
+        excluded = select(S.c.id).where(S.c.slug.in_(list(exclude))).scalar_subquery() if exclude else None
+        if excluded is not None:
+            query = query.where(E.c.source_id.not_in(excluded))
         if language is not None:
             query = query.where(or_(E.c.language == language, E.c.language.like(f"{language}-%")))
         if tag is not None:
@@ -280,9 +285,39 @@ class EntryRepo:
             query = query.where(
                 or_(E.c.published < before.published, and_(E.c.published == before.published, E.c.id < before.id))
             )
-        query = query.order_by(E.c.published.desc(), E.c.id.desc()).limit(limit)
+        order = (E.c.published.desc(), E.c.id.desc())
+        if source is not None:
+            query = query.where(S.c.slug == source)
+        elif stories_only:
+            queries = [query.where(E.c.is_primary.is_(True))]
+            if excluded is not None:
+                queries.append(query.where(*self._stand_in_for_excluded(excluded)))
+            with self.db.read() as conn:
+                rows = [row_to_entry(r) for q in queries for r in conn.execute(q.order_by(*order).limit(limit))]
+            rows.sort(key=lambda e: (e.published, e.id), reverse=True)
+            return rows[:limit]
+        query = query.order_by(*order).limit(limit)
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query)]
+
+    @staticmethod
+    def _stand_in_for_excluded(excluded: Any) -> tuple[Any, ...]:
+        """Conditions for a copy that stands in for its story's excluded first entry.
+
+        A second query rather than an OR on the river's: the river's keyset scan stays on
+        the ``(is_primary, published, id)`` index, and this one reads only the copies
+        (``is_primary`` false), which are few.
+        """
+        first = E.alias("first_copy")
+        other = E.alias("other_copy")
+        first_is_excluded = exists().where(
+            first.c.story_id == E.c.story_id, first.c.is_primary.is_(True), first.c.source_id.in_(excluded))
+        earlier_copy_shown = exists().where(
+            other.c.story_id == E.c.story_id, other.c.deleted.is_(False), other.c.source_id.not_in(excluded),
+            other.c.is_primary.is_(False),
+            or_(other.c.published < E.c.published, and_(other.c.published == E.c.published, other.c.id < E.c.id)),
+        )
+        return (E.c.is_primary.is_(False), E.c.story_id.is_not(None), first_is_excluded, ~earlier_copy_shown)
 
     def story_members(self, story_ids: Iterable[int], *, with_content: bool = True) -> dict[int, list[StoredEntry]]:
         """Every live entry of these stories, for "also published by ..."."""

@@ -144,6 +144,36 @@ class MailDeliveryRepo:
                 return None
             return _row(conn.execute(select(DL).where(DL.c.id == row.id)).one())
 
+    def claim_many(self, rows: Sequence[DeliveryRow], now: datetime) -> list[DeliveryRow]:
+        """``claim`` for a batch, in one transaction: the rows this process now holds, in
+        the order given (those another process claimed first are left out)."""
+        if not rows:
+            return []
+        won: list[int] = []
+        with self.db.write() as conn:
+            for row in rows:
+                count = conn.execute(
+                    update(DL)
+                    .where(DL.c.id == row.id, DL.c.state == row.state, DL.c.attempts == row.attempts)
+                    .values(state="sending", attempts=DL.c.attempts + 1, claimed_at=now, data_at=None)
+                ).rowcount
+                if count == 1:
+                    won.append(row.id)
+            found = {r.id: _row(r) for start in range(0, len(won), 500)
+                     for r in conn.execute(select(DL).where(DL.c.id.in_(won[start : start + 500])))}
+        return [found[i] for i in won if i in found]
+
+    def give_back(self, row_ids: Sequence[int]) -> int:
+        """Claims this process will not try after all (the round stopped): back to
+        ``pending`` with the attempt returned. Only rows that never reached DATA."""
+        if not row_ids:
+            return 0
+        with self.db.write() as conn:
+            return conn.execute(
+                update(DL).where(DL.c.id.in_(list(row_ids)), DL.c.state == "sending", DL.c.data_at.is_(None))
+                .values(state="pending", attempts=DL.c.attempts - 1, claimed_at=None)
+            ).rowcount or 0
+
     def mark_data(self, row_id: int, now: datetime) -> bool:
         """Committed just before SMTP DATA: from here on the message may be delivered."""
         with self.db.write() as conn:
@@ -174,6 +204,17 @@ class MailDeliveryRepo:
                 update(DL).where(DL.c.id == row.id, DL.c.state == row.state, DL.c.attempts == row.attempts)
                 .values(state="skipped", last_error=reason[:2000], next_attempt=None)
             ).rowcount or 0) == 1
+
+    def skip_many(self, rows: Sequence[tuple[DeliveryRow, str]]) -> int:
+        """``mark_skipped`` for a batch, in one transaction; how many were skipped."""
+        done = 0
+        with self.db.write() as conn:
+            for row, reason in rows:
+                done += conn.execute(
+                    update(DL).where(DL.c.id == row.id, DL.c.state == row.state, DL.c.attempts == row.attempts)
+                    .values(state="skipped", last_error=reason[:2000], next_attempt=None)
+                ).rowcount or 0
+        return done
 
     def sent_since(self, since: datetime) -> int:
         """Mails handed to the SMTP server since then: ``max_per_hour`` survives restarts."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from ..model import to_iso
 from . import schema
@@ -41,6 +41,18 @@ class OutboxRow:
     updated: datetime
     remote_id: str | None
     remote_url: str | None
+
+
+@dataclass(frozen=True)
+class Unqueued:
+    """A live entry that opened its story and has no outbox row for ``target``."""
+
+    entry_id: int
+    source: str
+    kind: str
+    published: datetime
+    first_seen: datetime
+    target: str
 
 
 def _row(r: Any) -> OutboxRow:
@@ -161,6 +173,47 @@ class OutboxRepo:
             stmt = stmt.where(OB.c.target == target)
         with self.db.write() as conn:
             return conn.execute(stmt).rowcount or 0
+
+    # -- items that never entered the outbox (``relay --queue-recent``) -------------------
+
+    def unqueued(
+        self, target: str, *, seen_since: datetime | None = None, after: int = 0, limit: int = 1000
+    ) -> list[Unqueued]:
+        """Live entries that opened their story and have no row for ``target``, by id.
+
+        Only a story's first entry is ever queued (a story is relayed once), so only those
+        are listed; whether one is relay-worthy is the caller's rule (``update/decide.py``).
+        Keyset pages: pass the last ``entry_id`` as ``after``.
+        """
+        has_row = exists().where(OB.c.entry_id == E.c.id, OB.c.target == target)
+        query = (
+            select(E.c.id, S.c.slug, E.c.kind, E.c.published, E.c.first_seen)
+            .join(S, S.c.id == E.c.source_id)
+            .where(E.c.id > after, E.c.deleted.is_(False), E.c.is_primary.is_(True), ~has_row)
+            .order_by(E.c.id)
+            .limit(limit)
+        )
+        if seen_since is not None:
+            query = query.where(E.c.first_seen >= seen_since)
+        with self.db.read() as conn:
+            return [Unqueued(r.id, r.slug, r.kind, r.published, r.first_seen, target) for r in conn.execute(query)]
+
+    def enqueue(self, entry_ids: Sequence[int], target: str, now: datetime) -> int:
+        """Queue these entries for ``target`` (due now); rows that exist already are kept."""
+        rows = [{"entry_id": i, "target": target, "state": "pending", "created": now, "updated": now,
+                 "next_attempt": now} for i in entry_ids]
+        if not rows:
+            return 0
+        with self.db.write() as conn:
+            result = conn.execute(self.db.insert(OB).on_conflict_do_nothing().returning(OB.c.id), rows)
+            return len(result.all())
+
+    def next_attempt(self, *, targets: Sequence[str]) -> datetime | None:
+        """When the earliest pending row of these targets is due (None: nothing pending)."""
+        query = select(func.min(OB.c.next_attempt)).where(OB.c.state == "pending", OB.c.target.in_(list(targets)))
+        with self.db.read() as conn:
+            value: datetime | None = conn.execute(query).scalar()
+        return value
 
     # -- status for `sources --json` and the web ----------------------------------------
 

@@ -385,3 +385,26 @@ mail_deliveries = Table(
     Index("ix_mail_deliveries_sent", "sent_at"),
     Index("ix_mail_deliveries_subscriber", "subscriber_id"),
 )
+
+#: Sources readers suggested (``/suggest``), one row per URL (``url_key``: a hash of its
+#: canonical form), waiting for the operator (``aggregator suggestions``). No reader's
+#: address is stored: the rate limit lives in memory.
+suggestions = Table(
+    "suggestions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("url_key", String(64), nullable=False, unique=True),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("outcome", String(20), nullable=False),  # ok | no_feed | unreadable | timeout
+    Column("feed_url", Text),
+    Column("title", Text),
+    Column("items", Integer),
+    Column("language", String(20)),
+    Column("error", Text),
+    Column("state", String(20), nullable=False, server_default="pending"),  # pending | accepted | rejected
+    Column("created", UTCDateTime, nullable=False),
+    Column("decided", UTCDateTime),
+    Column("source", String(200)),  # the slug given on acceptance
+    Index("ix_suggestions_state", "state", "created"),
+)

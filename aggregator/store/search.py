@@ -68,6 +68,9 @@ class SearchDocument:
     entry_id: int
     group: str  # analysis group: fr, en, de, xx
     config: str  # PostgreSQL text search configuration, e.g. "french"
+    #: The configuration that folds accents before stemming, e.g. "aggregator_french_hl":
+    #: the vector holds both readings, so "universite" finds "université" (migration 0005).
+    folded_config: str
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,9 @@ class SearchRepo:
             for start in range(0, len(docs), 500):
                 chunk = docs[start : start + 500]
                 part = values(
-                    column("entry_id", Integer), column("grp", String), column("config", String), name="v",
-                ).data([(d.entry_id, d.group, d.config) for d in chunk])
+                    column("entry_id", Integer), column("grp", String), column("config", String),
+                    column("folded", String), name="v",
+                ).data([(d.entry_id, d.group, d.config, d.folded_config) for d in chunk])
                 conn.execute(_upsert_from(part, max_text_chars))
 
     def delete(self, entry_ids: Iterable[int]) -> None:
@@ -185,7 +189,7 @@ class SearchRepo:
         """Each (configuration, plain text) as a tsquery text, stemmed then accent-folded.
 
         Empty when the text holds no searchable word (only stop words or punctuation).
-        (The headline configurations fold before stemming; folding again changes nothing.)
+        (The folded-first configurations fold before stemming; folding again changes nothing.)
         """
         if not pieces:
             return []
@@ -359,7 +363,8 @@ def _upsert_from(rows: Any, max_text_chars: int) -> Any:
             rows.c.entry_id,
             rows.c.grp,
             func.aggregator_search_vector(
-                cast(rows.c.config, REGCONFIG), E.c.title, func.left(E.c.text, max_text_chars)
+                cast(rows.c.config, REGCONFIG), cast(rows.c.folded, REGCONFIG),
+                E.c.title, func.left(E.c.text, max_text_chars),
             ),
             E.c.published,
             E.c.source_id,

@@ -180,12 +180,20 @@ class SourceRepo:
                 )
         return [_state(r) for r in rows]
 
-    def release(self, owner: str, slugs: Iterable[str] | None = None) -> None:
+    def release(self, owner: str, slugs: Iterable[str] | None = None) -> int:
+        """Hand back ``owner``'s leases (all, or those of ``slugs``); returns how many."""
         query = update(S).where(S.c.lease_owner == owner)
         if slugs is not None:
             query = query.where(S.c.slug.in_(list(slugs)))
         with self.db.write() as conn:
-            conn.execute(query.values(lease_owner=None, lease_until=None))
+            return int(conn.execute(query.values(lease_owner=None, lease_until=None)).rowcount or 0)
+
+    def leased(self, now: datetime) -> dict[str, tuple[str, datetime]]:
+        """The leases running at ``now``: slug -> (owner, until)."""
+        query = select(S.c.slug, S.c.lease_owner, S.c.lease_until).where(
+            S.c.lease_owner.is_not(None), S.c.lease_until > now)
+        with self.db.read() as conn:
+            return {r.slug: (r.lease_owner, r.lease_until) for r in conn.execute(query)}
 
     def record_success(
         self,

@@ -216,6 +216,13 @@ class SubscriberRepo:
         conn.execute(stmt.on_conflict_do_update(index_elements=["address_key"], set_={"reason": reason, "created": now}))
         return removed > 0
 
+    def forget_pending(self, subscriber_id: int) -> bool:
+        """Delete a request never confirmed (its confirmation was refused for good)."""
+        with self.db.write() as conn:
+            return (conn.execute(
+                delete(SUB).where(SUB.c.id == subscriber_id, SUB.c.state == "pending")
+            ).rowcount or 0) == 1
+
     def purge_unconfirmed(self, older_than: datetime) -> int:
         """Forget pending addresses whose request is older than that (no hash kept: they
         never consented, so there is nothing to honour)."""

@@ -7,10 +7,7 @@ fetching meanwhile. What becomes of each item is ``ingest``'s business (the one 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import random
-import socket
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -21,13 +18,13 @@ from .. import logs
 from ..errors import AggregatorError, FetchError
 from ..model import Clock, Config, SourceConfig, SourceState, utcnow
 from .ingest import RelayPolicy, ingest
+from .owners import dead_here, process_owner
 from .ports import CrawlStore
 from .retrieve import Retrieved, Retriever
 from .schedule import failure_interval, jittered, success_interval
 
 log = logs.get("aggregator.crawl")
 
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -37,6 +34,11 @@ class SourceOutcome:
     new: int = 0
     updated: int = 0
     error: str | None = None
+    retry_in: float | None = None  # failed: seconds until the next try (None: disabled)
+
+
+#: Called after each source of a pass: (done, total, what became of that source).
+Progress = Callable[[int, int, SourceOutcome], None]
 
 
 @dataclass
@@ -60,8 +62,12 @@ class CrawlReport:
 
 
 def worker_name() -> str:
-    """Identifies this process in source leases (several crawlers share PostgreSQL)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Identifies this process in source leases (several crawlers share PostgreSQL).
+
+    ``host:pid+start`` (owners.py): a crawler restarted on the same machine can tell that
+    the process holding a lease is gone and take its sources back at once.
+    """
+    return process_owner()
 
 
 class Crawler:
@@ -100,6 +106,19 @@ class Crawler:
         self.concurrency = concurrency
         self.shutdown_grace = shutdown_grace
         self.sources = {s.slug: s for s in config.sources}
+        self._reclaimed = False
+        self._wake: asyncio.Event | None = None
+
+    def reconfigure(self, config: Config) -> None:
+        """Crawl with ``config`` from now on (``sources.yaml`` was reloaded).
+
+        A pass under way finishes the sources it leased with their old settings; the
+        worker's sleep is cut short so added sources are fetched at once.
+        """
+        self.config = config
+        self.sources = {s.slug: s for s in config.sources}
+        if self._wake is not None:
+            self._wake.set()
 
     async def crawl(
         self,
@@ -115,6 +134,7 @@ class Crawler:
         the work without fetching a source twice.
         """
         started = time.monotonic()
+        await self.reclaim_dead_leases()
         pass_started = self.clock()
         report = CrawlReport()
         wanted = list(slugs) if slugs is not None else (list(self.sources) if every else None)
@@ -124,16 +144,15 @@ class Crawler:
 
         unchanged: list[tuple[str, datetime, datetime, str | None]] = []
 
-        async def one(state: SourceState) -> SourceOutcome | None:
-            slug = state.slug
+        async def one(state: SourceState, source: SourceConfig) -> SourceOutcome | None:
             async with semaphore:
                 if stop is not None and stop.is_set():
                     return None  # shutting down: the lease is handed back below
-                outcome = await self.crawl_source(self.sources[slug], state, unchanged=unchanged)
-            if progress is not None:
-                done = len(report.outcomes) + 1
-                progress(done, max(len(wanted) if wanted is not None else len(seen), done), slug)
+                outcome = await self.crawl_source(source, state, unchanged=unchanged)
             report.outcomes.append(outcome)
+            if progress is not None:
+                done = len(report.outcomes)
+                progress(done, max(len(wanted) if wanted is not None else len(seen), done), outcome)
             return outcome
 
         while stop is None or not stop.is_set():
@@ -145,12 +164,15 @@ class Crawler:
                 limit=batch, slugs=remaining, due_only=wanted is None, include_disabled=wanted is not None,
                 fetched_before=pass_started if every else None,
             )
-            leased = [s for s in leased if s.slug not in seen and s.slug in self.sources]
+            # the configuration of each source is taken now: a reload during the batch
+            # applies to the next one
+            sources = self.sources
+            leased = [s for s in leased if s.slug not in seen and s.slug in sources]
             if not leased:
                 break
             seen.update(s.slug for s in leased)
             try:
-                await self._run_batch([one(s) for s in leased], stop)
+                await self._run_batch([one(s, sources[s.slug]) for s in leased], stop)
             finally:
                 # unchanged sources are recorded together; a cancelled or crashed pass
                 # gives its remaining leases back at once
@@ -158,8 +180,26 @@ class Crawler:
                 await asyncio.to_thread(self.store.sources.record_not_modified_many, done)
                 await asyncio.to_thread(self.store.sources.release, self.owner)
         report.seconds = time.monotonic() - started
-        log.info("crawl.pass", **report.as_json())
+        # an idle loop says nothing (it would say it every time it wakes up)
+        (log.info if report.outcomes else log.debug)("crawl.pass", **report.as_json())
         return report
+
+    async def reclaim_dead_leases(self) -> None:
+        """Once per process, first thing: take back the leases of dead crawlers of this machine.
+
+        After a crash (SIGKILL, OOM, power cut) the restarted crawler would otherwise wait
+        for the dead one's leases to run out (``lease_seconds``, 10 minutes by default).
+        Only owners certainly dead are concerned (owners.py); other machines' leases run
+        out as before.
+        """
+        if self._reclaimed:
+            return
+        leased = await asyncio.to_thread(self.store.sources.leased, self.clock())
+        for owner in sorted({owner for owner, _ in leased.values()} - {self.owner}):
+            if dead_here(owner):
+                count = await asyncio.to_thread(self.store.sources.release, owner)
+                log.info("crawl.reclaimed", owner=owner, sources=count)
+        self._reclaimed = True
 
     async def _run_batch(self, coros: list[Coroutine[Any, Any, SourceOutcome | None]], stop: asyncio.Event | None) -> None:
         """Run one leased batch; on ``stop``, a short grace for work in flight, then cancel.
@@ -280,18 +320,33 @@ class Crawler:
             next_fetch=jittered(now, interval, self.rng), disable=permanent,
         )
         log.warning("crawl.failed", source=source.slug, error=message, errors=state.error_count + 1, retry_in=round(interval))
-        return SourceOutcome(source.slug, "failed", error=message)
+        return SourceOutcome(source.slug, "failed", error=message, retry_in=None if permanent else interval)
 
     def next_due(self) -> datetime | None:
-        """When the earliest source is due again (the worker sleeps until then)."""
-        due = [s.next_fetch for s in self.store.sources.states() if not s.disabled and s.slug in self.sources]
-        if any(d is None for d in due):
-            return self.clock()
-        return min((d for d in due if d is not None), default=None)
+        """When the earliest source is due again (the worker sleeps until then).
+
+        A source another process holds is due for us when its lease runs out, not before:
+        waking up for it would only find it leased (and loop every second until then).
+        """
+        now = self.clock()
+        leased = self.store.sources.leased(now)
+        due = []
+        for state in self.store.sources.states():
+            if state.disabled or state.slug not in self.sources:
+                continue
+            at = state.next_fetch or now
+            owner, until = leased.get(state.slug, (self.owner, at))
+            due.append(max(at, until) if owner != self.owner else at)
+        return min(due, default=None)
 
     async def run_forever(self, stop: asyncio.Event, *, idle: float = 60.0) -> None:
-        """Crawl due sources until ``stop`` is set; a bug in one pass is logged, not fatal."""
+        """Crawl due sources until ``stop`` is set; a bug in one pass is logged, not fatal.
+
+        Between passes it sleeps until the next source is due, or until ``reconfigure``.
+        """
+        self._wake = wake = asyncio.Event()
         while not stop.is_set():
+            wake.clear()
             failed = False
             try:
                 await self.crawl(stop=stop)
@@ -308,8 +363,18 @@ class Crawler:
             wait = min(idle, 5.0) if failed else idle
             if nxt is not None:
                 wait = max(1.0, min(idle, (nxt - self.clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+            await _first_of(stop, wake, timeout=wait)
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    """Wait until one of ``events`` is set, or ``timeout`` seconds."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 def _previous_interval(state: SourceState) -> float | None:

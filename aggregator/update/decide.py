@@ -14,12 +14,17 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
 from ..model import Decision, EntryChange, EntryData, ExistingEntry
 from ..parse.identity import canonical_url
 
 #: Titles shorter than this are too generic ("Agenda", "Communiqué") to merge stories on.
 MIN_STORY_TITLE_WORDS = 4
+
+#: Why an item is not relay-worthy (``relay_refusal``): its source is not relayed, it is a
+#: reply, or it was older than the backlog window when first seen.
+RelayRefusal = Literal["source", "reply", "backlog"]
 
 
 def story_key(entry: EntryData, source: str) -> str:
@@ -36,6 +41,27 @@ def story_key(entry: EntryData, source: str) -> str:
     if entry.url:
         return "u:" + _digest(canonical_url(entry.url))
     return "g:" + _digest(f"{source}\n{entry.guid}")
+
+
+def relay_refusal(
+    *, kind: str, published: datetime, seen: datetime, relay: bool, backlog: timedelta
+) -> RelayRefusal | None:
+    """The relay-worthiness rule: None when an item should be relayed, else why not.
+
+    Args:
+        published: the item's (clamped) date.
+        seen: when the item was first stored; the backlog window counts from there, so
+            an item queued later (``relay --queue-recent``) is judged as the crawl that
+            stored it would have judged it.
+        relay: the source's ``relay`` setting.
+    """
+    if not relay:
+        return "source"
+    if kind == "reply":
+        return "reply"
+    if seen - published > backlog:
+        return "backlog"
+    return None
 
 
 def decide(
@@ -68,13 +94,13 @@ def decide(
         published = now if published is None or published > now else published
         old = existing.get(entry.guid)
         if old is None:
-            recent = now - published <= backlog
+            refusal = relay_refusal(kind=entry.kind, published=published, seen=now, relay=relay, backlog=backlog)
             new.append(
                 EntryChange(
                     entry=entry,
                     published=published,
                     story_key=story_key(entry, source),
-                    relay=relay and recent and entry.kind != "reply",
+                    relay=refusal is None,
                 )
             )
         elif old.deleted or old.content_hash == entry.content_hash:

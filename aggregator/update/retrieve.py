@@ -35,6 +35,7 @@ class Retrieved:
     fetch: FetchResult | None = None  # the HTTP facts of the document whose validators we keep
     resolved_id: str | None = None  # discovered feed URL (site), account id (Mastodon), DID (Bluesky)
     url: str | None = None  # the source's new URL after a permanent redirect
+    page_url: str | None = None  # the web page the feed was discovered on (``discover``)
 
     @property
     def not_modified(self) -> bool:
@@ -94,7 +95,15 @@ class Retriever:
                 if isinstance(exc, FetchError) and exc.status not in (404, 410):
                     raise
                 # the discovered feed is gone: discover again below
-        page_url = state.url or source.url or ""
+        return await self.discover(state.url or source.url or "")
+
+    async def discover(self, page_url: str) -> Retrieved:
+        """The feed behind a URL: the URL itself when it is a feed, else the first readable
+        feed its page announces. ``resolved_id`` is the feed's URL; ``url`` the page's new
+        address after a permanent redirect. Raises FetchError or ParseError.
+
+        Used for ``kind: site`` sources and by ``aggregator sources add``.
+        """
         page = await self.http.get(page_url, accept="text/html, application/xhtml+xml, */*;q=0.5")
         if not looks_like_html(page.body):
             parsed = await self._parse(page)  # the "site" URL is a feed after all
@@ -110,7 +119,7 @@ class Retriever:
             except (FetchError, ParseError) as exc:
                 errors.append(f"{candidate}: {exc}")
                 continue
-            return Retrieved(parsed, result, result.permanent_url or candidate, page.permanent_url)
+            return Retrieved(parsed, result, result.permanent_url or candidate, page.permanent_url, page_url=page.url)
         raise ParseError("feeds found on the page could not be read: " + "; ".join(errors), url=page_url)
 
     async def _mastodon(self, source: SourceConfig, state: SourceState) -> Retrieved:

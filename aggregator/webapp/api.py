@@ -1,8 +1,7 @@
-"""Machine-facing routes: Atom and JSON feeds of every view, OPML, JSON API, health, metrics."""
+"""Machine-facing routes: Atom, RSS and JSON feeds of every view, OPML, JSON API, health, metrics."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -11,26 +10,23 @@ from ..shapes import api_item_json, api_source_json
 from ..sources import sources_to_opml
 from .context import in_thread, ui_locale
 from .data import Page, health, metrics_figures, river_page, search_page, source_rows
-from .feeds import FeedMeta, atom, json_feed
+from .feeds import FeedMeta, atom, json_feed, rss, source_path
 from .health_words import N_
-from .http import conditional
-from .keys import CLOCK, DIRECTORY, INDEX, METRICS, RENDERER, STORE
+from .http import conditional, json_bytes
+from .keys import CLOCK, DIRECTORY, INDEX, METRICS, PUBLIC_URLS, RENDERER, STORE
 from .metrics import render_store_metrics
 from .pages import page_last_modified
 from .params import BadRequest, Filters, decode_cursor, parse_filters, parse_limit
-from .render import query_string
+from .render import path_segment, query_string
 
 FEED_SIZE = 50
+FEED_MAX = 200  # ``limit=`` on feeds: 1 to this
 FEED_MAX_AGE = 300  # feed readers poll; five minutes matches the crawl's shortest interval
 API_MAX_AGE = 60
 JSON = "application/json; charset=utf-8"
 
 
-def _base(request: web.Request) -> str:
-    return str(request.url.origin())
-
-
-async def _load(request: web.Request, filters: Filters, limit: int) -> Page:
+async def load_page(request: web.Request, filters: Filters, limit: int) -> Page:
     """A page of a view: search (by date) when ``q`` is set, the river otherwise."""
     cursor = decode_cursor(request.query.get("cursor"))
     if filters.q:
@@ -47,15 +43,16 @@ async def _load(request: web.Request, filters: Filters, limit: int) -> Page:
     return await in_thread(request, river_page, request.app[STORE], filters, cursor, limit)
 
 
-def _html_url(base: str, filters: Filters) -> str:
+def _html_path(filters: Filters) -> str:
+    """The page showing the same view as a feed."""
     if filters.q:
-        return base + "/search" + query_string(filters.as_query())
+        return "/search" + query_string(filters.as_query())
     rest = {k: v for k, v in filters.as_query().items() if k not in ("source", "tag")}
     if filters.source:
-        return f"{base}/sources/{filters.source}" + query_string(rest, tag=filters.tag)
+        return source_path(filters.source) + query_string(rest, tag=filters.tag)
     if filters.tag:
-        return f"{base}/tags/{filters.tag}" + query_string(rest)
-    return base + "/" + query_string(rest)
+        return f"/tags/{path_segment(filters.tag)}" + query_string(rest)
+    return "/" + query_string(rest)
 
 
 def _title(request: web.Request, filters: Filters) -> str:
@@ -76,26 +73,30 @@ def _title(request: web.Request, filters: Filters) -> str:
 
 async def _feed(request: web.Request, kind: str) -> web.Response:
     filters = parse_filters(request.query)
-    page = await _load(request, filters, FEED_SIZE)
-    base = _base(request)
+    limit = parse_limit(request.query, FEED_SIZE, FEED_MAX)
+    page = await load_page(request, filters, limit)
     entries = [item.entry for item in page.items]
     lm = page_last_modified(page)
     cursor = request.query.get("cursor")
-    path = request.path
+    path = {"atom": "/feed.atom", "json": "/feed.json", "rss": "/feed.rss"}[kind]
+    query = {**filters.as_query(), "limit": str(limit) if limit != FEED_SIZE else None}
     meta = FeedMeta(
         title=_title(request, filters),
-        self_url=base + path + query_string(filters.as_query(), cursor=cursor),
-        html_url=_html_url(base, filters),
-        feed_id=base + path + query_string(filters.as_query()),
+        self_path=path + query_string(query, cursor=cursor),
+        html_path=_html_path(filters),
+        id_path=path + query_string(query),
         updated=max((max(e.published, e.updated or e.published) for e in entries), default=request.app[CLOCK]()),
-        next_url=(base + path + query_string(filters.as_query(), cursor=page.next_cursor)) if page.next_cursor else None,
+        next_path=(path + query_string(query, cursor=page.next_cursor)) if page.next_cursor else None,
         language=filters.lang,
     )
     sources = request.app[DIRECTORY].by_slug()
+    urls = request.app[PUBLIC_URLS]
     if kind == "atom":
-        body, ctype = atom(meta, entries, sources, base), "application/atom+xml; charset=utf-8"
+        body, ctype = atom(meta, entries, sources, urls), "application/atom+xml; charset=utf-8"
+    elif kind == "rss":
+        body, ctype = rss(meta, entries, sources, urls), "application/rss+xml; charset=utf-8"
     else:
-        body, ctype = json_feed(meta, entries, sources, base), "application/feed+json; charset=utf-8"
+        body, ctype = json_feed(meta, entries, sources, urls), "application/feed+json; charset=utf-8"
     return conditional(request, body, ctype, max_age=FEED_MAX_AGE, last_modified=lm, vary="Accept-Language")
 
 
@@ -107,23 +108,30 @@ async def feed_json(request: web.Request) -> web.Response:
     return await _feed(request, "json")
 
 
+async def feed_rss(request: web.Request) -> web.Response:
+    return await _feed(request, "rss")
+
+
 def _json(request: web.Request, data: Any, *, max_age: int = API_MAX_AGE) -> web.Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    return conditional(request, body, JSON, max_age=max_age)
+    return conditional(request, json_bytes(data), JSON, max_age=max_age)
+
+
+def json_error(message: str, status: int = 400) -> web.Response:
+    return web.Response(body=json_bytes({"error": message}), status=status, content_type="application/json")
 
 
 async def api_items(request: web.Request) -> web.Response:
     try:
         filters = parse_filters(request.query)
         limit = parse_limit(request.query, 50, 200)
-        page = await _load(request, filters, limit)
+        page = await load_page(request, filters, limit)
     except BadRequest as exc:
-        return web.json_response({"error": exc.message}, status=400)
+        return json_error(exc.message)
     next_url = None
     if page.next_cursor:
-        next_url = _base(request) + "/api/items" + query_string(
+        next_url = request.app[PUBLIC_URLS].link("/api/items" + query_string(
             {**filters.as_query(), "limit": request.query.get("limit")}, cursor=page.next_cursor
-        )
+        ))
     data: dict[str, Any] = {
         "items": [api_item_json(i.entry, i.also, page.snippets.get(i.entry.id) if filters.q else None) for i in page.items],
         "next_cursor": page.next_cursor,

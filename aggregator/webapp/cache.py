@@ -6,6 +6,20 @@ costs a database read and a template render; keeping the rendered body for a few
 makes a burst of readers cost one render. The cache is per process (web replicas stay
 stateless), bounded, keyed by path, query and interface language, and off when
 ``seconds`` is 0. Conditional requests are answered from the cached ETag.
+
+A kept page must not depend on anything outside its key, or one reader's request (a forged
+``Host``, a cookie) would decide what the next readers get. That is made structural here:
+
+- only the routes named in ``ResponseCache.routes`` are kept (the public read routes that
+  ``create_app`` lists; a route added later is never cached until it is listed);
+- a miss is rendered from a request rebuilt from the key alone: the same path and query,
+  ``Accept-Language`` set to the key's language, and nothing else of the reader's: no other
+  header, no cookie, the public host and scheme (``PublicUrls``) instead of ``Host``, no
+  client address. Whatever a handler reads, a kept page is a function of its key;
+- an answer that sets a cookie or says it is private is never kept.
+
+A route whose answer must depend on anything else (``Accept`` negotiation, a cookie, the
+client) is simply not listed.
 """
 
 from __future__ import annotations
@@ -13,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -24,10 +38,9 @@ from .http import etag_matches
 from .i18n import UI_PARAM
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-#: Routes that must always tell the truth now, or that are files already.
-#: The ActivityPub routes (``fediverse/routes.py``) answer by the Accept header, which the key ignores.
-UNCACHED_PREFIXES = ("/healthz", "/metrics", "/static/", "/favicon.ico", "/ap/", "/.well-known/", "/nodeinfo/")
-CONDITIONAL_HEADERS = ("If-None-Match", "If-Modified-Since")
+Key = tuple[str, str, str]  # raw path, raw query string, interface language
+#: Routes that never set the ``ui`` cookie, so ``?ui=`` answers are public there.
+COOKIELESS_PATHS = ("/embed",)
 
 
 @dataclass(frozen=True)
@@ -38,17 +51,21 @@ class Cached:
 
 
 class ResponseCache:
-    def __init__(self, seconds: float, max_entries: int = 512, clock: Callable[[], float] = time.monotonic):
+    """Rendered answers by key, for ``seconds``; ``routes``: the route names that may be kept."""
+
+    def __init__(self, seconds: float, max_entries: int = 512, clock: Callable[[], float] = time.monotonic,
+                 routes: Iterable[str] = ()):
         self.seconds = seconds
         self.max_entries = max_entries
         self.clock = clock
-        self._items: OrderedDict[tuple[str, str, str], Cached] = OrderedDict()
+        self.routes: set[str] = set(routes)
+        self._items: OrderedDict[Key, Cached] = OrderedDict()
         #: Renders under way: concurrent misses of one key wait for the same render
         #: instead of all rendering it (an expired popular page would otherwise make
         #: every waiting reader pay for it at once).
-        self.in_flight: dict[tuple[str, str, str], asyncio.Future[Cached | None]] = {}
+        self.in_flight: dict[Key, asyncio.Future[Cached | None]] = {}
 
-    def get(self, key: tuple[str, str, str]) -> Cached | None:
+    def get(self, key: Key) -> Cached | None:
         item = self._items.get(key)
         if item is None:
             return None
@@ -58,7 +75,7 @@ class ResponseCache:
         self._items.move_to_end(key)
         return item
 
-    def put(self, key: tuple[str, str, str], response: web.Response) -> Cached:
+    def put(self, key: Key, response: web.Response) -> Cached:
         assert response.body is not None and isinstance(response.body, bytes)
         item = Cached(bytes(response.body), tuple(response.headers.items()), self.clock() + self.seconds)
         self._items[key] = item
@@ -68,19 +85,41 @@ class ResponseCache:
         return item
 
 
-def cache_middleware(cache: ResponseCache, locale_of: Callable[[web.Request], str]) -> Middleware:
-    """The middleware; ``locale_of`` gives the request's interface language (part of the key)."""
+def keepable(response: web.StreamResponse) -> bool:
+    """A complete public answer: a 200 with a body, no cookie set, not marked private."""
+    control = response.headers.get("Cache-Control", "").lower()
+    return (
+        response.status == 200 and isinstance(response, web.Response) and isinstance(response.body, bytes)
+        and not response.cookies and "Set-Cookie" not in response.headers
+        and "private" not in control and "no-store" not in control
+    )
+
+
+def cache_middleware(
+    cache: ResponseCache, locale_of: Callable[[web.Request], str], *, scheme: str = "http", host: str = "localhost",
+) -> Middleware:
+    """The middleware; ``locale_of`` gives the request's interface language (part of the key).
+
+    Args:
+        scheme, host: what a kept page is rendered with as the request's scheme and Host
+            (the public ones, from ``PublicUrls``), whatever the reader sent.
+    """
+
+    def keyed(request: web.Request, locale: str) -> web.Request:
+        # Everything the handler may read is in the key (see the module docstring).
+        return request.clone(headers={"Accept-Language": locale}, scheme=scheme, host=host, remote="")
 
     @web.middleware
     async def micro_cache(request: web.Request, handler: Handler) -> web.StreamResponse:
         if (
             cache.seconds <= 0
             or request.method != "GET"
-            or request.path.startswith(UNCACHED_PREFIXES)
-            or UI_PARAM in request.query  # answers set a cookie: personal
+            or request.match_info.route.name not in cache.routes
+            or (UI_PARAM in request.query and request.path not in COOKIELESS_PATHS)  # answers set a cookie: personal
         ):
             return await handler(request)
-        key = (request.path, request.query_string, locale_of(request))
+        locale = locale_of(request)
+        key = (request.rel_url.raw_path, request.rel_url.raw_query_string, locale)
         item = cache.get(key)
         if item is None and key in cache.in_flight:
             item = await asyncio.shield(cache.in_flight[key])
@@ -89,9 +128,9 @@ def cache_middleware(cache: ResponseCache, locale_of: Callable[[web.Request], st
             cache.in_flight[key] = waiting
             try:
                 # Render the full page (not a 304 for this one client), then keep it.
-                plain = CIMultiDict((k, v) for k, v in request.headers.items() if k not in CONDITIONAL_HEADERS)
-                response = await handler(request.clone(headers=plain))
-                if response.status == 200 and isinstance(response, web.Response) and isinstance(response.body, bytes):
+                response = await handler(keyed(request, locale))
+                if keepable(response):
+                    assert isinstance(response, web.Response)
                     item = cache.put(key, response)
             finally:
                 del cache.in_flight[key]
@@ -108,3 +147,4 @@ def cache_middleware(cache: ResponseCache, locale_of: Callable[[web.Request], st
         return web.Response(body=item.body, status=200, headers=headers)
 
     return micro_cache
+

@@ -31,12 +31,19 @@ async def in_thread(request: web.Request, fn: Callable[..., T], *args: Any) -> T
     return await asyncio.get_running_loop().run_in_executor(request.app[EXECUTOR], fn, *args)
 
 
+def link_path(request: web.Request) -> str:
+    """This request's path as a link on its own page: percent-encoded as received, and never
+    ``//host/…`` (a protocol-relative URL would send the reader to another site)."""
+    return "/" + request.rel_url.raw_path.lstrip("/")
+
+
 def base_context(request: web.Request, locale: str, **extra: Any) -> dict[str, Any]:
     query = {k: v for k, v in request.query.items() if k != UI_PARAM}
+    path = link_path(request)
     return {
-        "path": request.path,
+        "path": path,
         "current_query": query,
-        "ui_links": {loc: request.path + query_string(query, **{UI_PARAM: loc}) for loc in ("fr", "en")},
+        "ui_links": {loc: path + query_string(query, **{UI_PARAM: loc}) for loc in ("fr", "en")},
         "sources": request.app[DIRECTORY].by_slug(),
         "source_options": request.app[DIRECTORY].source_options,
         "source_languages": request.app[DIRECTORY].languages,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -15,7 +16,7 @@ from typing import Any, cast
 from markupsafe import Markup, escape
 
 from ..errors import AggregatorError, SearchQueryError
-from ..model import SourceConfig, SourceState, StoredEntry
+from ..model import Config, SourceConfig, SourceState, StoredEntry
 from ..shapes import with_deliveries
 from ..store import Cursor
 from .params import Filters, encode_keyset, encode_offset
@@ -97,11 +98,11 @@ def river_page(store: ReadStore, filters: Filters, cursor: Cursor | None, limit:
     """Newest stories first; a source filter shows that source's own entries."""
     rows = store.entries.newest(
         source=filters.source, tag=filters.tag, language=filters.lang,
-        limit=limit + 1, before=cursor, stories_only=True, with_content=False,
+        limit=limit + 1, before=cursor, stories_only=True, with_content=False, exclude=filters.exclude,
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    items = _with_story_members(store, rows)
+    items = _with_story_members(store, rows, filters.exclude)
     next_cursor = encode_keyset(rows[-1].published, rows[-1].id) if more and rows else None
     return Page(items=items, next_cursor=next_cursor)
 
@@ -114,14 +115,14 @@ def search_page(store: ReadStore, index: SearchIndexLike | None, filters: Filter
     try:
         results = index.search(SearchRequest(
             filters.q, source=filters.source, tag=filters.tag, lang=filters.lang,
-            limit=limit, offset=offset, sort=sort,
+            limit=limit, offset=offset, sort=sort, exclude=filters.exclude,
         ))
     except SearchQueryError as exc:
         return Page(items=[], error=exc.message, total=0)
     ids = [int(hit.id) for hit in results.hits]
     entries = store.entries.get_many(ids, with_content=False)
     rows = [entries[i] for i in ids if i in entries and not entries[i].deleted]
-    items = _with_story_members(store, rows)
+    items = _with_story_members(store, rows, filters.exclude)
     total = int(results.total)
     next_cursor = encode_offset(offset + limit) if offset + limit < total else None
     return Page(
@@ -130,12 +131,13 @@ def search_page(store: ReadStore, index: SearchIndexLike | None, filters: Filter
     )
 
 
-def _with_story_members(store: ReadStore, rows: list[StoredEntry]) -> list[RiverItem]:
+def _with_story_members(store: ReadStore, rows: list[StoredEntry], exclude: tuple[str, ...] = ()) -> list[RiverItem]:
+    """Each entry with the other sources of its story ("also published by"), excluded ones left out."""
     story_ids = [e.story_id for e in rows if e.story_id is not None]
     members = store.entries.story_members(story_ids, with_content=False) if story_ids else {}
     items = []
     for entry in rows:
-        seen = {entry.source}
+        seen = {entry.source, *exclude}
         also = []
         # cast: EntryRepo.list shadows the builtin in the store's annotations (mypy).
         group = cast("Iterable[StoredEntry]", members.get(entry.story_id or -1) or ())
@@ -166,6 +168,76 @@ def source_rows(store: ReadStore) -> list[SourceRow]:
     follows = _follows(store)
     rows = [SourceRow(c, states.get(c.slug), follow=follows.get(c.slug)) for c in store.sources.configs()]
     return sorted(rows, key=lambda r: r.config.name.casefold())
+
+
+#: ``/sources`` lists what needs the operator first: failing, then disabled sources.
+_ATTENTION = {"failing": 0, "disabled": 1}
+
+
+def failing_first(rows: list[SourceRow]) -> list[SourceRow]:
+    return sorted(rows, key=lambda r: _ATTENTION.get(r.state.status if r.state else "never", 2))
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """How many configured sources are in each state (the river and ``/sources`` say it)."""
+
+    total: int = 0
+    working: int = 0  # ok or not modified
+    failing: int = 0
+    disabled: int = 0
+    never: int = 0  # not fetched yet
+
+    @property
+    def broken(self) -> int:
+        return self.failing + self.disabled
+
+    @property
+    def all_broken(self) -> bool:
+        """Every source failing or disabled: nothing new can reach the river."""
+        return self.total > 0 and self.broken == self.total
+
+
+    @classmethod
+    def of(cls, counts: dict[str, int]) -> SourceHealth:
+        """From counts by status (``ok``, ``not_modified``, ``failing``, ``disabled``, ``never``)."""
+        return cls(
+            total=sum(counts.values()), working=counts.get("ok", 0) + counts.get("not_modified", 0),
+            failing=counts.get("failing", 0), disabled=counts.get("disabled", 0), never=counts.get("never", 0),
+        )
+
+
+def source_health(store: ReadStore) -> SourceHealth:
+    return SourceHealth.of(store.sources.counts_by_status())
+
+
+def rows_health(rows: list[SourceRow]) -> SourceHealth:
+    return SourceHealth.of(dict(Counter(r.state.status if r.state else "never" for r in rows)))
+
+
+@dataclass(frozen=True)
+class BlueskyLinks:
+    """bsky.app addresses of the published feeds (display name, URL), list and starter pack."""
+
+    feeds: tuple[tuple[str, str], ...]
+    list_url: str | None
+    starter_pack_url: str | None
+
+
+def bluesky_links(store: ReadStore, config: Config) -> BlueskyLinks | None:
+    """What the sources page offers Bluesky users, once ``bluesky publish`` has run."""
+    feeds = config.bluesky_feed
+    if feeds is None:
+        return None
+    published = store.bluesky_feed.published()
+    if published is None:
+        return None
+    names = {f.short_name: f.display_name for f in feeds.feeds}
+    return BlueskyLinks(
+        feeds=tuple((names[name], url) for name, url in published.feed_links() if name in names),
+        list_url=published.list_link if feeds.list else None,
+        starter_pack_url=published.starter_pack_link if feeds.starter_pack else None,
+    )
 
 
 def source_row(store: ReadStore, slug: str) -> SourceRow | None:

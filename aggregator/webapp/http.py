@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -29,18 +31,72 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 
+#: ``/embed`` is made to be framed by any site: its own policy, for that route only. It
+#: runs no script but an optional same-origin file (``autoheight=1``), loads only its own
+#: stylesheet, and sends no Referer when a reader follows a link out of the block.
+EMBED_PATHS = ("/embed",)
+EMBED_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors *"
+)
+EMBED_HEADERS = {
+    "Content-Security-Policy": EMBED_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": SECURITY_HEADERS["Permissions-Policy"],
+}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: every response, static files and errors included."""
-    for name, value in SECURITY_HEADERS.items():
+    headers = EMBED_HEADERS if request.path in EMBED_PATHS else SECURITY_HEADERS
+    for name, value in headers.items():
         response.headers.setdefault(name, value)
     if request.path.startswith(("/feed.", "/api/", "/sources.opml")):
         # Feeds and the API are public data: let web-based readers fetch them.
         response.headers.setdefault("Access-Control-Allow-Origin", "*")
     if request.path.startswith("/static/") and "v" in request.query:
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+
+
+#: RFC 3986 host (a reg-name, IPv4 or an [IP-literal]) and an optional port.
+_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._~!$&'()*+,;=%-]{0,253})(?::(\d{0,5}))?$")
+#: Characters no path or query parameter of ours may hold (NUL breaks PostgreSQL text, the
+#: other controls and lone surrogates are never typed by readers); tab and newlines are
+#: whitespace, normalized where it matters.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def malformed(request: web.Request) -> str | None:
+    """Why a request is unfit for any route (a short reason for a 400), or None."""
+    host = request.headers.get("Host")
+    if host is not None:
+        match = _HOST.match(host)
+        if match is None or (match.group(1) and int(match.group(1)) > 65535):
+            return "Host: not a valid host name and port"
+    if _FORBIDDEN.search(request.path):
+        return "path: control characters are not allowed"
+    for name, value in request.query.items():
+        if _FORBIDDEN.search(name) or _FORBIDDEN.search(value):
+            return "query: control characters are not allowed"
+    return None
+
+
+@web.middleware
+async def reject_malformed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """400 for what no route can use, before any route sees it (RFC 9112: an invalid Host).
+
+    The public URLs never come from ``Host`` (urls.py); a malformed one is still refused,
+    as HTTP asks, and so are control characters anywhere in the path or the query.
+    """
+    reason = malformed(request)
+    if reason is None:
+        return await handler(request)
+    if request.path.startswith("/api/"):
+        return web.Response(body=json_bytes({"error": reason}), status=400, content_type="application/json")
+    return web.Response(text=reason + "\n", status=400)
 
 
 @web.middleware
@@ -109,3 +165,13 @@ def conditional(
             if since is not None and since.tzinfo is not None and last_modified.replace(microsecond=0) <= since:
                 return web.Response(status=304, headers=headers)
     return web.Response(body=body, status=status, headers={**headers, "Content-Type": content_type})
+
+
+def json_bytes(data: object) -> bytes:
+    """Compact UTF-8 JSON in which ``<``, ``>`` and ``&`` are escaped (``\\u003c``...).
+
+    JSON is served as JSON with ``nosniff``; escaping them as well means no JSON answer ever
+    carries markup a reader sent, whatever a browser or a careless consumer makes of it.
+    """
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()

@@ -12,6 +12,7 @@ from .metrics import Metrics
 from .ports import ReadStore
 from .render import Renderer
 from .search import SearchIndexLike
+from .urls import PublicUrls
 
 STORE: web.AppKey[ReadStore] = web.AppKey("store")
 CONFIG = web.AppKey("config", Config)
@@ -22,3 +23,5 @@ RENDERER = web.AppKey("renderer", Renderer)
 METRICS = web.AppKey("metrics", Metrics)
 DIRECTORY = web.AppKey("directory", SourceDirectory)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+#: The site's public address: every absolute URL the web layer makes (urls.py).
+PUBLIC_URLS = web.AppKey("public_urls", PublicUrls)

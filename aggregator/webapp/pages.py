@@ -10,22 +10,40 @@ from aiohttp import web
 from .. import logs
 from ..errors import AggregatorError
 from ..store import Cursor
-from .context import base_context, in_thread, render_page, ui_locale
-from .data import Page, river_page, search_page, source_row, source_rows
+from .context import base_context, in_thread, link_path, render_page, ui_locale
+from .data import (
+    Page,
+    SourceHealth,
+    bluesky_links,
+    failing_first,
+    river_page,
+    rows_health,
+    search_page,
+    source_health,
+    source_row,
+    source_rows,
+)
 from .health_words import STATUS_WORDS, plain_error
-from .keys import INDEX, STORE
-from .params import BadRequest, Filters, decode_cursor, parse_filters
+from .keys import CONFIG, INDEX, STORE
+from .params import BadRequest, Filters, decode_cursor, parse_filters, parse_limit
 from .render import query_string
 
 log = logs.get("aggregator.web")
 
 PAGE_SIZE = 30
 SEARCH_PAGE_SIZE = 20
+PAGE_MAX = 100  # ``limit=`` on pages: 1 to this
 
 
 def feed_links(filters: Filters) -> dict[str, str]:
     query = filters.as_query()
-    return {"atom": "/feed.atom" + query_string(query), "json": "/feed.json" + query_string(query)}
+    return {"atom": "/feed.atom" + query_string(query), "json": "/feed.json" + query_string(query),
+            "rss": "/feed.rss" + query_string(query)}
+
+
+def _limit_param(limit: int, default: int) -> str | None:
+    """``limit`` to carry in a page's links, when the reader chose one."""
+    return str(limit) if limit != default else None
 
 
 def keyset_cursor(request: web.Request) -> Cursor | None:
@@ -42,11 +60,15 @@ def page_last_modified(page: Page) -> datetime | None:
 
 async def _river_view(request: web.Request, filters: Filters, template: str, **extra: Any) -> web.Response:
     locale = ui_locale(request)
-    page = await in_thread(request, river_page, request.app[STORE], filters, keyset_cursor(request), PAGE_SIZE)
+    limit = parse_limit(request.query, PAGE_SIZE, PAGE_MAX)
+    page = await in_thread(request, river_page, request.app[STORE], filters, keyset_cursor(request), limit)
+    # The path says the source or tag of its own page; the other filters ride along.
+    kept: dict[str, str | None] = {
+        k: v for k, v in filters.as_query().items() if template == "river.html" or k not in ("source", "tag")}
+    kept["limit"] = _limit_param(limit, PAGE_SIZE)
     context = base_context(
         request, locale, filters=filters, page=page, feeds=feed_links(filters),
-        older_url=(request.path + query_string(filters.as_query() if template == "river.html" else {}, cursor=page.next_cursor))
-        if page.next_cursor else None,
+        older_url=(link_path(request) + query_string(kept, cursor=page.next_cursor)) if page.next_cursor else None,
         first_page=request.query.get("cursor") is None,
         **extra,
     )
@@ -57,7 +79,12 @@ async def river(request: web.Request) -> web.Response:
     filters = parse_filters(request.query)
     if filters.q:
         raise web.HTTPFound("/search" + query_string(dict(request.query)))
-    return await _river_view(request, filters, "river.html")
+    # The front page says when the sources are failing (or not fetched yet): an empty
+    # river must not look like a quiet day when it is a broken install.
+    health: SourceHealth | None = None
+    if not filters.as_query() and request.query.get("cursor") is None:
+        health = await in_thread(request, source_health, request.app[STORE])
+    return await _river_view(request, filters, "river.html", sources_health=health)
 
 
 async def tag(request: web.Request) -> web.Response:
@@ -70,9 +97,11 @@ async def tag(request: web.Request) -> web.Response:
 
 async def sources(request: web.Request) -> web.Response:
     locale = ui_locale(request)
-    rows = await in_thread(request, source_rows, request.app[STORE])
+    rows = failing_first(await in_thread(request, source_rows, request.app[STORE]))
+    bluesky = await in_thread(request, bluesky_links, request.app[STORE], request.app[CONFIG])
     fetched = [r.state.last_fetch for r in rows if r.state and r.state.last_fetch]
-    context = base_context(request, locale, rows=rows, status_words=STATUS_WORDS, plain_error=plain_error)
+    context = base_context(request, locale, rows=rows, sources_health=rows_health(rows), bluesky=bluesky,
+                           status_words=STATUS_WORDS, plain_error=plain_error)
     return render_page(request, "sources.html", context, locale=locale, last_modified=max(fetched) if fetched else None)
 
 
@@ -97,15 +126,17 @@ async def search(request: web.Request) -> web.Response:
     if isinstance(cursor, Cursor):
         raise BadRequest("cursor: not a position this site gave out")
     offset = cursor or 0
+    limit = parse_limit(request.query, SEARCH_PAGE_SIZE, PAGE_MAX)
     page: Page | None = None
     status = 200
     if filters.q:
-        page = await in_thread(request, search_page, request.app[STORE], request.app[INDEX], filters, offset, SEARCH_PAGE_SIZE, sort)
+        page = await in_thread(request, search_page, request.app[STORE], request.app[INDEX], filters, offset, limit, sort)
         if page.error:
             status = 400
         elif page.unavailable:
             status = 503
-    extra_query = {**filters.as_query(), "sort": sort if sort != "relevance" else None}
+    extra_query = {**filters.as_query(), "sort": sort if sort != "relevance" else None,
+                   "limit": _limit_param(limit, SEARCH_PAGE_SIZE)}
     context = base_context(
         request, locale, filters=filters, page=page, sort=sort, offset=offset,
         feeds=feed_links(filters) if filters.q else None,
@@ -120,7 +151,7 @@ async def error_pages(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400 or request.path.startswith(("/api/", "/feed.", "/healthz", "/metrics", "/static/")):
+        if exc.status < 400 or request.path.startswith(("/api/", "/feed.", "/healthz", "/metrics", "/static/", "/embed")):
             raise
         locale = ui_locale(request)
         message = exc.message if isinstance(exc, BadRequest) else None
@@ -133,7 +164,7 @@ async def error_pages(request: web.Request, handler: Any) -> web.StreamResponse:
         headers = {"Retry-After": "30", "Cache-Control": "no-store"}
         if request.path.startswith(("/api/", "/healthz")):
             return web.json_response({"error": "temporarily unavailable, try again shortly"}, status=503, headers=headers)
-        if request.path.startswith(("/feed.", "/metrics", "/sources.opml")):
+        if request.path.startswith(("/feed.", "/metrics", "/sources.opml", "/embed")):
             return web.Response(text="temporarily unavailable, try again shortly\n", status=503, headers=headers)
         try:
             locale = ui_locale(request)

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from ..model import SourceConfig, SourceState, StoredEntry
+from ..model import BlueskyPublished, SourceConfig, SourceState, StoredEntry
 from ..store import Cursor
 
 
 class EntryReads(Protocol):
     def get_many(self, ids: Iterable[int], *, with_content: bool = True) -> dict[int, StoredEntry]: ...
 
-    def newest(self, *, source: str | None = None, tag: str | None = None, language: str | None = None, limit: int = 50, before: Cursor | None = None, stories_only: bool = False, with_content: bool = True) -> list[StoredEntry]: ...
+    def newest(self, *, source: str | None = None, tag: str | None = None, language: str | None = None, limit: int = 50, before: Cursor | None = None, stories_only: bool = False, with_content: bool = True, exclude: Sequence[str] = ()) -> list[StoredEntry]: ...
 
     def story_members(self, story_ids: Iterable[int], *, with_content: bool = True) -> dict[int, list[StoredEntry]]: ...
 
@@ -52,10 +52,17 @@ class FollowingReads(Protocol):
 
 class DeliveryReads(Protocol):
     def status_by_source(self, source: str | None = None) -> dict[str, dict[str, Any]]: ...
+class BlueskyFeedReads(Protocol):
+    def published(self) -> BlueskyPublished | None: ...
 
 
 class ReadStore(Protocol):
     """Entries, sources and the relay's status, as pages, feeds and the API show them."""
+
+    @property
+    def bluesky_feed(self) -> BlueskyFeedReads:
+        """What ``bluesky publish`` wrote: the sources page links the feeds, list and pack."""
+        ...
 
     @property
     def entries(self) -> EntryReads: ...

@@ -15,6 +15,7 @@ import aiohttp
 from tests.conftest import free_port
 from tests.crawl.helpers import rss
 from tests.feedserver import FeedServer
+from tests.processes import send
 
 
 async def wait_for(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
@@ -68,7 +69,7 @@ async def test_run_crawls_indexes_serves_and_stops_cleanly(tmp_path: Path) -> No
                 async with http.get(f"{base}/") as r:
                     assert "Rassemblement devant la préfecture" in await r.text()
         finally:
-            proc.send_signal(signal.SIGTERM)
+            send(proc, signal.SIGTERM)
             _, err = await asyncio.wait_for(proc.communicate(), timeout=45)
         assert proc.returncode == 0, err.decode()[-3000:]
         events = [json.loads(line).get("event") for line in err.decode().splitlines() if line.startswith("{")]

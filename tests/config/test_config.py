@@ -9,7 +9,12 @@ import pytest
 
 from aggregator.config import (
     ACTIVITYPUB_KEYS,
+    BLUESKY_FEED_DEF_KEYS,
+    BLUESKY_FEED_KEYS,
     BLUESKY_KEYS,
+    BLUESKY_LIST_KEYS,
+    BLUESKY_STARTER_PACK_KEYS,
+    DIGEST_KEYS,
     MASTODON_KEYS,
     RELAY_KEYS,
     SETTINGS_KEYS,
@@ -43,14 +48,17 @@ def test_every_setting_and_variable_is_documented() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in ENVIRONMENT:
         assert f"`{name}`" in readme, f"README does not document {name}"
-    for key in SOURCE_KEYS | SETTINGS_KEYS | RELAY_KEYS | MASTODON_KEYS | BLUESKY_KEYS | ACTIVITYPUB_KEYS:
+    bluesky_feed = BLUESKY_FEED_KEYS | BLUESKY_FEED_DEF_KEYS | BLUESKY_LIST_KEYS | BLUESKY_STARTER_PACK_KEYS
+    for key in SOURCE_KEYS | SETTINGS_KEYS | RELAY_KEYS | MASTODON_KEYS | BLUESKY_KEYS | DIGEST_KEYS | ACTIVITYPUB_KEYS | bluesky_feed:
         assert f"`{key}`" in readme, f"README does not document the sources.yaml key {key}"
 
 
 def test_every_command_is_documented() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for command in ("run", "crawl", "items", "sources", "search", "serve", "relay", "reindex",
-                    "db upgrade", "opml import", "opml export", "followers"):
+                    "db upgrade", "opml import", "opml export", "digest show", "digest send",
+                    "digest unsubscribe-mail", "subscribers", "subscribers remove", "bluesky publish",
+                    "followers"):
         assert re.search(rf"aggregator {re.escape(command)}\b", readme), command
 
 

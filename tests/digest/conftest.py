@@ -102,8 +102,8 @@ def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth
     return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
 
-def start_server(**kwargs: Any) -> SmtpServer:
-    sink = Sink()
+def start_server(sink: Sink | None = None, **kwargs: Any) -> SmtpServer:
+    sink = sink or Sink()
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
@@ -167,3 +167,15 @@ def subscribe(store: Store, address: str, *, filters: DigestFilters = ALL_STORIE
 def at(text: str) -> datetime:
     """``"2026-11-20 07:00"`` (UTC)."""
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Any, clock: Any) -> Iterator[Store]:
+    """One store on SQLite only, for tests about HTTP and processes (the storage itself is
+    tested on both databases in test_store.py and test_deliver.py)."""
+    s = Store(f"sqlite:///{tmp_path / 'digest.sqlite3'}", clock=clock)
+    s.upgrade()
+    try:
+        yield s
+    finally:
+        s.close()

@@ -275,12 +275,14 @@ async def test_crash_before_data_resends_without_duplicate(store: Store, clock: 
         await dying.send_due()
     await real.close()
     rows = {r.recipient: r for r in store.mail_deliveries.for_digest(store.digests.latest().id)}  # type: ignore[union-attr]
-    assert sorted(r.state for r in rows.values()) == ["pending"] * 3 + ["sending"] + ["sent"] * 2
-    # a restarted process leaves a fresh claim alone (its owner may be alive)...
+    # the batch was claimed before its first mail: two sent, the four others claimed, none at DATA
+    assert sorted(r.state for r in rows.values()) == ["sending"] * 4 + ["sent"] * 2
+    assert [r.data_at for r in rows.values() if r.state == "sending"] == [None] * 4
+    # a restarted process leaves fresh claims alone (their owner may be alive)...
     restarted = make(store, clock, smtp_server)
     await restarted.send_due()
-    assert len(smtp_server.sink.received) == 5
-    # ...and takes it back once the claim is stale: it never reached DATA, so it is resent
+    assert len(smtp_server.sink.received) == 2
+    # ...and takes them back once stale: they never reached DATA, so they are sent, once
     clock.advance(minutes=16)
     await restarted.send_due()
     assert ids_by_recipient(smtp_server.sink) == Counter({(a, _mid(store, a)): 1 for a in addresses})
@@ -302,7 +304,7 @@ async def test_crash_after_data_resends_with_the_same_message_id(
         await dying.send_due()
     await real.close()
     clock.advance(minutes=16)
-    with caplog.at_level(logging.WARNING, logger="aggregator.digest.deliver"):
+    with caplog.at_level(logging.WARNING, logger="aggregator.digest"):
         await make(store, clock, smtp_server).send_due()
     # every (recipient, day) has exactly one Message-ID; the one crash inside DATA is the only
     # raw repeat, it carries the same Message-ID, and it is logged

@@ -11,10 +11,12 @@ from email.utils import parsedate_to_datetime
 
 import lxml.html
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.digest.compose import Story, compose
 from aggregator.digest.links import confirm_link, reconfirm_link, subscriber_links
-from aggregator.digest.render import MailRenderer, MailSettings
+from aggregator.digest.render import MailRenderer, MailSettings, PreparedBody, _qp
 from aggregator.digest.tokens import Keyring, new_secret
 from aggregator.model import StoredEntry
 
@@ -204,3 +206,16 @@ def test_fast_path_bytes_equal_the_email_package_message(renderer: MailRenderer,
                  "List-Unsubscribe-Post", "Auto-Submitted", "Precedence", "MIME-Version"):
         assert header(fast, name) == header(slow, name), name  # type: ignore[arg-type]
     assert parts(fast) == parts(slow)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab é=.\t -<>\"x\r\n€", max_size=180), min_size=1, max_size=8),
+       st.sets(st.integers(min_value=0, max_value=7)), st.text(alphabet="AZaz09._-", min_size=1, max_size=40))
+def test_a_body_encoded_once_then_filled_equals_the_body_encoded_whole(
+    lines: list[str], marked: set[int], token: str
+) -> None:
+    """The fast path encodes the shared lines once and the token lines per mail: the bytes
+    must be exactly those of encoding each subscriber's whole body."""
+    text = "\n".join(line + (" MARK-U " if i in marked else "") for i, line in enumerate(lines)) + "\n"
+    prepared = PreparedBody.prepare(text, ("MARK-U",))
+    assert prepared.encode({"MARK-U": token}) == _qp(text.replace("MARK-U", token))

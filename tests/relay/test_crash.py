@@ -26,6 +26,7 @@ from aggregator.model import EntryData, SourceConfig
 from aggregator.store import Store
 from tests.conftest import ROOT
 from tests.peers.bluesky import BlueskyNetwork, create_account, create_record
+from tests.processes import send
 
 from .bsky_helpers import list_records
 from .conftest import ArticleSite, article, save
@@ -50,7 +51,7 @@ async def _life(env: dict[str, str], config: Path, *, kill_after: float | None) 
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=180)
         return proc.returncode, [*lines, *out.decode().splitlines()]
     await asyncio.sleep(kill_after)
-    proc.send_signal(signal.SIGKILL)
+    send(proc, signal.SIGKILL)
     out, _ = await proc.communicate()
     return proc.returncode, [*lines, *out.decode().splitlines()]
 

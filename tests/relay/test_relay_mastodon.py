@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from aggregator.model import EntryData, MastodonTarget, RelayConfig, SourceConfig
+from aggregator.model import Config, EntryData, MastodonTarget, RelayConfig, SourceConfig
 from aggregator.parse.identity import content_hash
 from aggregator.relay import Relay, enabled_targets
 from aggregator.relay.ids import idempotency_key
@@ -17,7 +17,7 @@ from aggregator.relay.mastodon import MastodonPoster
 from aggregator.settings import Credentials, load_settings
 from aggregator.store import Store
 from aggregator.store import schema as S
-from tests.building import Relays
+from tests.building import Relays, aggregator_for
 
 from .conftest import article, save
 from .mastodon_fake import FakeMastodon
@@ -104,12 +104,16 @@ async def test_dry_run_changes_nothing(store: Store, clock, mastodon: FakeMastod
             return [list(conn.execute(select(t))) for t in (S.outbox, S.meta, S.entries, S.sources)]
 
     before = dump()
-    relay = await relay_for(relays, store, mastodon)
-    reports = await relay.run_once(dry_run=True)
+    config = RelayConfig(mastodon=MastodonTarget(api_base_url=mastodon.base, visibility="unlisted"), hashtags=("presse",))
+    # Credentials set or not, the dry run builds no poster and sends nothing.
+    async with aggregator_for(store, Config(sources=(), relay=config), credentials=Credentials(mastodon.token, None, None),
+                              mirror_config=False) as agg:
+        reports = (await (await agg.relay_preview()).run_once()).reports
     assert dump() == before
     assert mastodon.sent == []
     assert [r["state"] for r in reports] == ["pending"] * 3
     assert reports[0]["text"] == "Article numéro 0 de la semaine\n\nhttps://r.example/0\n\n#presse #lyon"
+    assert reports[0]["card"] is None  # Mastodon makes its own card
 
 
 async def test_interrupted_delivery_is_reconciled_not_reposted(store: Store, clock, mastodon: FakeMastodon, relays: Relays) -> None:

@@ -30,9 +30,10 @@ SOURCES = 500
 HOSTS = 50  # 10 sources per host: one pass takes about 10 s of per-host spacing
 DELAY = 1.0  # the HTTP client's default per-host spacing
 # The request log is stamped when this process's event loop gets to a request: on a
-# loaded 2-core machine that can lag a few hundred ms behind the client's booked start.
-# Without shared slots most hosts show gaps under 0.2 s, so 0.7 s still tells them apart.
-TOLERANCE = 0.3
+# loaded 2-core machine that lags up to about 0.45 s behind the client's booked start
+# (gaps of 0.58-0.69 s were seen with the load average above 8, with shared slots working).
+# Without shared slots most hosts show gaps under 0.2 s, so 0.5 s still tells them apart.
+TOLERANCE = 0.5
 
 
 async def until(predicate: Callable[[], bool], timeout: float, what: str, procs: list[Proc] = ()) -> None:  # type: ignore[assignment]
@@ -126,11 +127,13 @@ async def test_a_killed_worker_sources_are_taken_over_after_the_lease(pg_url: st
         workers = [Proc(worker_argv(config, tmp_path), env) for _ in range(3)]
         procs.extend(workers)
         victim = workers[0]
-        owner = f"{socket.gethostname()}:{victim.pid}"
+        # host:pid, then +start on Linux (aggregator/update/owners.py)
+        owner = f"{socket.gethostname()[:60]}:{victim.pid}"
+        mine = "(lease_owner = :o OR lease_owner LIKE :o || '+%')"
         try:
             # kill it while it holds leases and the pass is under way
             await until(
-                lambda: scalar(store, "SELECT count(*) FROM sources WHERE lease_owner = :o", o=owner) > 0
+                lambda: scalar(store, f"SELECT count(*) FROM sources WHERE {mine}", o=owner) > 0
                 and farm.total_requests() > 50,
                 60, "the victim to lease sources", workers,
             )
@@ -139,7 +142,7 @@ async def test_a_killed_worker_sources_are_taken_over_after_the_lease(pg_url: st
             victim.popen.wait(timeout=10)
             orphaned = {
                 r[0] for r in store.db.engine.connect().execute(
-                    text("SELECT slug FROM sources WHERE lease_owner = :o AND last_fetch IS NULL"), {"o": owner})
+                    text(f"SELECT slug FROM sources WHERE {mine} AND last_fetch IS NULL"), {"o": owner})
             }
             try:
                 await until(

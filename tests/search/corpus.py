@@ -68,6 +68,9 @@ DOCS = [
         "Un texte sans le mot en question.", days_ago=1),
     Doc("inconnue", "rebellyon", "Occupation de la fac",
         "Les étudiantes occupent l'amphithéâtre.", language=None, days_ago=14),
+    # Typed without accents on a phone, "universite" must find it (issue 10).
+    Doc("universite", "paris-luttes", "Assemblée ouverte à l'université de Nanterre",
+        "Le conseil de l'université vote la fermeture administrative du campus.", days_ago=15),
 ]
 
 

@@ -41,6 +41,25 @@ def test_accents_in_the_document(index: SearchIndex, ids: dict[str, int], query:
     assert keys(index, ids, query) == {"elections", "election"}
 
 
+@pytest.mark.parametrize("query", ["universite", "UNIVERSITES", "université"])
+def test_words_typed_without_accents_find_the_accented_ones(index: SearchIndex, ids: dict[str, int], query: str) -> None:
+    # "université" stems to "univers" but "universite" to "universit": both analyses count.
+    assert keys(index, ids, query) == {"universite"}
+
+
+def test_accented_suffixes_and_phrases_typed_plain(index: SearchIndex, ids: dict[str, int]) -> None:
+    assert keys(index, ids, "securite") == keys(index, ids, "Sécurité") == {"html"}
+    assert keys(index, ids, '"conseil de l\'universite"') == {"universite"}
+    assert keys(index, ids, '"universite conseil"') == set()
+
+
+def test_accentless_snippet_marks_the_accented_words(index: SearchIndex) -> None:
+    [hit] = index.search(SearchRequest("universite campus")).hits
+    assert "<mark>université</mark>" in hit.snippet and "<mark>campus</mark>" in hit.snippet
+    [hit] = index.search(SearchRequest("securite")).hits  # title-only: the text's beginning
+    assert hit.snippet.startswith("Le texte cite")
+
+
 @pytest.mark.parametrize("query", ["expulsion", "expulsions", "expulsé"])
 def test_participles_share_the_stem(index: SearchIndex, ids: dict[str, int], query: str) -> None:
     assert keys(index, ids, query) == {"expulsion", "logement"}

@@ -140,3 +140,24 @@ def test_a_deleted_index_directory_is_rebuilt_by_the_next_sync(tmp_path: Path, c
         assert snapshot(again) == expected
     finally:
         store.close()
+
+
+def test_an_index_of_the_previous_analysis_is_rebuilt_on_upgrade(tmp_path: Path, clock) -> None:
+    """Version 1 indexed words stemmed then folded only ("universite" found nothing)."""
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}", clock=clock)
+    store.upgrade()
+    try:
+        ids = corpus.load(store)
+        index = TantivyIndex(store, tmp_path / "index", clock=clock)
+        index.sync()
+        index.close()
+        marker = tmp_path / "index" / "aggregator-index.json"
+        marker.write_text('{"version": 1, "complete": true}', "utf-8")  # as version 1 left it
+        upgraded = TantivyIndex(store, tmp_path / "index", clock=clock)
+        assert upgraded.search(SearchRequest("grève")).total == 0  # the old files are gone
+        assert store.index_log.backlog() == 0
+        upgraded.sync()  # rebuilt from the store, though the change log is empty
+        assert [h.id for h in upgraded.search(SearchRequest("universite")).hits] == [ids["universite"]]
+        assert '"version": 2' in marker.read_text("utf-8")
+    finally:
+        store.close()

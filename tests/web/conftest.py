@@ -118,7 +118,7 @@ class FakeIndex:
             raise SearchQueryError("unbalanced quote in the query")
         words = query.lower().split()
         hits = []
-        for e in self.store.entries.newest(source=source, tag=tag, language=lang, limit=10_000):
+        for e in self.store.entries.newest(source=source, tag=tag, language=lang, limit=10_000, exclude=request.exclude):
             hay = f"{e.title} {e.text}".lower()
             if all(w in hay for w in words):
                 snippet = e.text.replace(words[0], f"<b>{words[0]}</b>") if words else e.text
@@ -140,8 +140,8 @@ def filled(store: Store, clock: Any) -> Store:
 
 @pytest.fixture
 def make_client(aiohttp_client: Any, config: Config, clock: Any) -> Callable[..., Any]:
-    async def make(store: Store, index: Any = None) -> Any:
-        return await aiohttp_client(create_app(store=store, config=config, index=index, clock=clock))
+    async def make(store: Store, index: Any = None, *, base_url: str | None = None) -> Any:
+        return await aiohttp_client(create_app(store=store, config=config, index=index, clock=clock, base_url=base_url))
 
     return make
 

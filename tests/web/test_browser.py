@@ -31,7 +31,9 @@ from . import loopback
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: Where the screenshots go: a temporary folder, unless ``make screenshots`` asks for
+#: docs/screenshots (SCREENSHOTS_DIR): running the tests never touches tracked files.
+SCREENSHOTS_ENV = "SCREENSHOTS_DIR"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-quic"]
 
@@ -45,8 +47,9 @@ pytestmark = [
 class Served:
     """The feed server and the app, on their own event loop in a thread."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, *, feeds_up: bool = True):
         self.tmp = tmp
+        self.feeds_up = feeds_up  # False: nothing listens where the feeds are (every source fails)
         self.loop = asyncio.new_event_loop()
         self.feed_port, self.app_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.app_port}"
@@ -59,7 +62,8 @@ class Served:
 
     async def _start(self) -> None:
         feed_base = f"http://127.0.0.1:{self.feed_port}"
-        await self._serve(loopback.feed_app([feed_base]), self.feed_port)
+        if self.feeds_up:
+            await self._serve(loopback.feed_app([feed_base]), self.feed_port)
         cfg = loopback.config(feed_base)
         self.store = Store(f"sqlite:///{self.tmp / 'browser.sqlite3'}")
         self.store.upgrade()
@@ -93,6 +97,25 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The same install, but no feed answers: what a first run behind a broken network looks like."""
+    s = Served(tmp_path_factory.mktemp("browser-failing"), feeds_up=False)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +193,7 @@ def test_the_crawl_filled_the_store(served: Served) -> None:
     ("sources", "/sources"),
     ("hostile", "/sources/piege"),
 ])
-def test_page_is_clean_accessible_and_photographed(browser: Any, served: Served, name: str, path: str) -> None:
+def test_page_is_clean_accessible_and_photographed(browser: Any, served: Served, screenshots: Path, name: str, path: str) -> None:
     for label, width, height in (("desktop", 1280, 900), ("phone", 390, 844)):
         context, page, watch = open_page(browser, served, path, width=width, height=height,
                                          timezone_id="Europe/Paris", is_mobile=width < 500)
@@ -182,8 +205,7 @@ def test_page_is_clean_accessible_and_photographed(browser: Any, served: Served,
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{name} scrolls sideways at {width}px"
             if name != "hostile":
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"))
+                page.screenshot(path=str(screenshots / f"{name}-{label}.png"))
         finally:
             context.close()
 
@@ -261,5 +283,31 @@ def test_english_switch_and_keyboard_skip_link(browser: Any, served: Served) -> 
         page.keyboard.press("Enter")
         assert page.evaluate("document.activeElement.id") == "main"
         watch.assert_clean()
+    finally:
+        context.close()
+
+
+def test_every_source_failing_is_said_on_the_river_and_sources(browser: Any, failing: Served, screenshots: Path) -> None:
+    """The first run with no feed reachable: not an empty river, but what is wrong and where to look."""
+    assert failing.crawl_report["failed"] == failing.crawl_report["sources"] == 4
+    context, page, watch = open_page(browser, failing, "/", timezone_id="Europe/Paris")
+    try:
+        notice = page.locator("p.sources-health")
+        assert " ".join(notice.inner_text().split()).startswith("4 sources, 4 en panne — voir les sources.")
+        watch.assert_clean()
+        assert axe(page) == []
+        page.screenshot(path=str(screenshots / "river-all-failing-desktop.png"), full_page=True)
+        notice.locator("a").click()
+        page.wait_for_load_state("load")
+        assert page.url == failing.base + "/sources"
+        summary = " ".join(page.locator("ul.health-summary").inner_text().split())
+        assert "Fonctionne 0" in summary and "En échec 4" in summary and "Désactivée 0" in summary, summary
+        # failing and disabled sources first, each failing one with its next try
+        statuses = page.locator("li.source-card p.status .badge").all_inner_texts()
+        assert statuses == ["En échec"] * 4
+        assert page.locator("li.source-card", has_text="prochain essai").count() == 4
+        watch.assert_clean()
+        assert axe(page) == []
+        page.screenshot(path=str(screenshots / "sources-all-failing-desktop.png"), full_page=True)
     finally:
         context.close()

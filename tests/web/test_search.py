@@ -89,9 +89,9 @@ async def test_view_passes_filters_to_the_index(filled: Store, make_client: Any)
     """The seam itself: what the web layer asks the index (a fake records the calls)."""
     fake = FakeIndex(filled)
     client = await make_client(filled, fake)
-    await client.get("/search?q=grève&source=paris-luttes&tag=logement&lang=fr&sort=date")
+    await client.get("/search?q=grève&source=paris-luttes&tag=logement&lang=fr&sort=date&exclude=rebellyon,piege")
     assert fake.calls[-1] == {"query": "grève", "source": "paris-luttes", "tag": "logement", "lang": "fr",
-                              "limit": 20, "offset": 0, "sort": "date"}
+                              "limit": 20, "offset": 0, "sort": "date", "exclude": ("piege", "rebellyon")}
     fake_hostile = FakeIndex(filled)
     fake_hostile.search = lambda *a, **k: type("R", (), {"hits": [type("H", (), {  # type: ignore[method-assign]
         "id": 1, "source": "paris-luttes", "url": None, "title": "t", "published": None, "score": 1.0,
