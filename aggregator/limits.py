@@ -4,7 +4,7 @@ Every field of an entry comes from a stranger: a feed with a 1 MiB title, 10,000
 summary the size of a book was stored and rendered whole, and one such item made every
 reader's river page too heavy for a browser to lay out. Parsers bound each field to these
 limits (``parse/build.py``, after the raw values are read, whatever the format),
-migration 0005 bounds what older versions stored, and the README lists them
+migration 0005 bounds what older versions stored, and docs/crawling.md lists them
 ("Supported feed formats and sanitizing"). Lengths are in characters; a text cut at a
 word gets one more, its ellipsis.
 

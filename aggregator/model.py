@@ -59,10 +59,10 @@ class CrawlSettings:
         "aggregator/0.1 (+https://github.com/independent-media/aggregator; federated aggregator"
         " for independent media)"
     )
-    min_interval: float = 300.0  # seconds: 5 min (README, crawling rules)
+    min_interval: float = 300.0  # seconds: 5 min (docs/crawling.md, crawling rules)
     max_interval: float = 86400.0  # seconds: 24 h
     bluesky_appview: str = "https://public.api.bsky.app"
-    per_host_delay: float = 1.0  # seconds between request starts to one host (README: about 1 s)
+    per_host_delay: float = 1.0  # seconds between request starts to one host (docs/crawling.md: about 1 s)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Every command starts by building it (``load_settings``) and hands it to the factory
 (``aggregator.factory.make_aggregator``); nothing else in the package reads
 ``os.environ``. The environment variables are listed once, in ``ENVIRONMENT``, which the
-documentation test holds against the README.
+documentation test holds against docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .config import load_config
 from .errors import ConfigError
 from .model import Config
 
-#: Every environment variable the program reads, with its meaning (README's Environment table).
+#: Every environment variable the program reads, with its meaning (docs/configuration.md, Environment).
 ENVIRONMENT: dict[str, str] = {
     "AGGREGATOR_CONFIG": "path of sources.yaml (default ./sources.yaml); --config wins",
     "AGGREGATOR_DATA_DIR": "directory for the SQLite database and the search index (default ./data); --data-dir wins",

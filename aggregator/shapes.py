@@ -1,7 +1,7 @@
 """The JSON shapes of the contracts, built in one place for the CLI and the HTTP API.
 
 ``items --json`` and ``/api/items``, ``sources --json`` and ``/api/sources``,
-``search --json`` and ``suggestions --json`` are documented in the README; scripts rely on them, so each object is
+``search --json`` and ``suggestions --json`` are documented in docs/commands.md; scripts rely on them, so each object is
 made by exactly one function here (extend a shape; never rename or drop a field).
 Dates are ISO 8601 UTC with a ``Z`` (``model.to_iso``).
 """

@@ -3,7 +3,7 @@
 Every command is a coroutine ``(Settings, args) -> exit status`` defined in the module of
 its domain (``crawl``, ``reading``, ``serving``, ``relaying``, ``maintenance``); each
 builds what it needs through ``aggregator.factory.make_aggregator`` and prints the result.
-The contracts (flags, ``--json`` shapes, exit statuses) are documented in the README.
+The contracts (flags, ``--json`` shapes, exit statuses) are documented in docs/commands.md.
 
 What every command shares is here, once: exit statuses (2 for what the operator must fix:
 configuration, a busy port, an unknown slug), configuration warnings, the log rule

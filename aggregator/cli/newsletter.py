@@ -1,5 +1,5 @@
 """``digest show``, ``digest send``, ``digest unsubscribe-mail``, ``subscribers``: the daily
-newsletter by hand (``run`` sends it on schedule). Contracts in the README and
+newsletter by hand (``run`` sends it on schedule). Contracts in docs/commands.md and
 docs/newsletter.md."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The newsletter's web pages, mounted on the readers' app by the factory (``setup``).
 
-Routes (README, docs/newsletter.md):
+Routes (docs/web.md, docs/newsletter.md):
 
 - ``/subscribe``: the form (``email``, repeated ``source``, ``tag``, ``lang``; ``locale``
   for the mails' language). Double opt-in: the answer is the same page whatever became of

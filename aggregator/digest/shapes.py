@@ -1,5 +1,5 @@
 """The newsletter's JSON shapes and feeds: ``digest show --json``, ``/digest.json``,
-``/digest.atom`` (README, docs/newsletter.md). One function per object, like
+``/digest.atom`` (docs/web.md, docs/newsletter.md). One function per object, like
 ``aggregator/shapes.py`` for the rest of the contracts (which cannot see the digest's
 types from below): extend a shape, never rename or drop a field. Dates are ISO 8601 UTC
 with a ``Z``.

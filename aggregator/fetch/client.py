@@ -1,7 +1,7 @@
 """The one HTTP client every download goes through: :class:`HttpClient`.
 
 The crawler, the Mastodon and Bluesky API clients and the relay's link cards all fetch
-through it, so the crawling rules (README, "Fetching rules") live here once: the private-address
+through it, so the crawling rules (docs/crawling.md, "Fetching rules") live here once: the private-address
 guard, per-host politeness, redirects followed by hand (each hop checked), timeouts, a
 body cap measured after decompression, conditional GET with the validators, 410 Gone as
 permanent, and 429/503 pausing the whole host. Every failure is a

@@ -1,6 +1,6 @@
 """Host-wide pauses (429/503 Retry-After) and the per-host spacing shared between processes.
 
-The rule (README, "Fetching rules"): a Retry-After pauses the whole host, not only the URL that got it, because a
+The rule (docs/crawling.md, "Fetching rules"): a Retry-After pauses the whole host, not only the URL that got it, because a
 small site that says "too many requests" means all of them. One process remembers the
 pauses in memory (:class:`BlockedHosts`); several crawler processes on one database share
 them, and the spacing between two requests to a host, through a store that satisfies

@@ -5,7 +5,7 @@ together: each accepted suggestion may cost an outbound fetch, so the total is b
 even when many addresses take part. Windows slide; a client unseen for a window is
 forgotten, and at most ``max_clients`` are remembered at once. Behind a reverse proxy
 every request comes from the proxy's address: limit ``/suggest`` in the proxy itself
-(README, "Readers suggest sources").
+(docs/web.md, "Readers suggest sources").
 """
 
 from __future__ import annotations

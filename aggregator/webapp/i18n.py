@@ -1,7 +1,7 @@
 """The readers' language: French first, English on request; gettext catalogues from ``web/``.
 
 The interface language is chosen by ``?ui=`` (which also sets a cookie), then the cookie,
-then ``Accept-Language``, then French. ``lang`` is *not* used for it: in the routes (README)
+then ``Accept-Language``, then French. ``lang`` is *not* used for it: in the routes (docs/web.md)
 ``lang`` filters the content by the articles' language.
 """
 

@@ -37,7 +37,7 @@ class BadRequest(web.HTTPBadRequest):
 
 @dataclass(frozen=True)
 class Filters:
-    """The filters every view and feed accepts (README, routes: source, tag, lang, q, exclude).
+    """The filters every view and feed accepts (docs/web.md, routes: source, tag, lang, q, exclude).
 
     ``exclude`` leaves sources out (a site showing the network without its own articles):
     their entries disappear, and a story they share with other sources shows through a

@@ -1,4 +1,4 @@
-"""The command line contracts of the README, run as real processes."""
+"""The command line contracts of docs/commands.md, run as real processes."""
 
 from __future__ import annotations
 

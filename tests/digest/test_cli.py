@@ -1,4 +1,4 @@
-"""``digest show``, ``digest send``, ``digest unsubscribe-mail``, ``subscribers``: the README's
+"""``digest show``, ``digest send``, ``digest unsubscribe-mail``, ``subscribers``: docs/commands.md's
 contracts, through ``aggregator.cli.main`` (the process itself is run by test_crash.py),
 against a real SMTP server, on the real clock."""
 

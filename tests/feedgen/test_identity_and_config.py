@@ -19,6 +19,7 @@ from aggregator.feedgen.identity import blob_cid, did_document, did_web, parse_a
 from aggregator.feedgen.publish import Publisher, accounts_of
 from aggregator.model import BlueskyFeedConfig, FeedSelection, SourceConfig
 from aggregator.relay.ids import TID_PATTERN
+from tests.documentation import page
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,11 +104,11 @@ def test_errors_name_the_line_and_field(section: str, line: int, field: str) -> 
 
 
 def test_every_key_is_documented() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "`bluesky_feed:`" in readme
+    reference = page("configuration.md")
+    assert "`bluesky_feed:`" in reference
     for key in BLUESKY_FEED_KEYS | BLUESKY_FEED_DEF_KEYS | BLUESKY_LIST_KEYS | BLUESKY_STARTER_PACK_KEYS:
-        assert f"`{key}`" in readme, f"README does not document the bluesky_feed key {key}"
-    assert "aggregator bluesky publish" in readme
+        assert f"`{key}`" in reference, f"docs/configuration.md does not document the bluesky_feed key {key}"
+    assert "aggregator bluesky publish" in page("commands.md")
 
 
 def test_accounts_of_every_source_once() -> None:

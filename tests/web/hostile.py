@@ -72,7 +72,7 @@ GROUPS: dict[str, list[str]] = {
 }
 VALUES: list[str] = [v for group in GROUPS.values() for v in group]
 
-#: The parameters of the routes (README), and some a new route might read.
+#: The parameters of the routes (docs/web.md), and some a new route might read.
 PARAMS = ("source", "tag", "lang", "q", "cursor", "limit", "sort", "ui", "resource", "token", "url", "page", "id")
 
 #: Headers forged on every route (name, value); values the client library can send.

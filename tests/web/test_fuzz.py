@@ -61,7 +61,7 @@ HONEST_QUERIES = {
     "feed_json": ["", "?tag=logement"],
     "api_items": ["?limit=5", "?q=loyers", "?source=english-zine"],
 }
-#: The routes that read the filters (README): every (parameter, value) pair hits one of them.
+#: The routes that read the filters (docs/web.md): every (parameter, value) pair hits one of them.
 VIEWS = ("river", "search", "source", "tag", "feed_atom", "feed_json", "api_items")
 VIEW_PARAMS = ("source", "tag", "lang", "q", "cursor", "limit", "sort", "ui")
 #: Requests in flight at once, and the longest any answer may take.
