@@ -15,19 +15,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from .. import logs
 from ..model import Clock, utcnow
 from . import activities
 from .documents import Document, Urls
 from .inbox import Accepted
 from .remote import RemoteActor, domain_of, id_of, origin_of
 
-log = logging.getLogger(__name__)
+log = logs.get("aggregator.activitypub.handlers")
 
 FollowingState = Literal["pending", "accepted", "rejected"]
 PostAction = Literal["create", "update", "delete", "announce"]
@@ -216,9 +216,8 @@ class ActivityHandler:
         else:
             outcome = Outcome("ignored", f"type_{kind}")
         # What changed something is worth a line; the ignored traffic of a busy inbox is not.
-        log.log(logging.DEBUG if outcome.action == "ignored" else logging.INFO, "activitypub.inbox", extra={"fields": {
-            "type": kind, "actor": actor, "action": outcome.action, "reason": outcome.reason,
-        }})
+        said = log.debug if outcome.action == "ignored" else log.info
+        said("activitypub.inbox", type=kind, actor=actor, action=outcome.action, reason=outcome.reason)
         return outcome
 
     async def _follow(self, activity: Mapping[str, Any], actor: str) -> Outcome:
