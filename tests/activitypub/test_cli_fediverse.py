@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli.fediverse import cmd_followers
-from aggregator.cli.reading import cmd_sources
+from aggregator.cli.sources import cmd_sources
 from aggregator.settings import load_settings
 from aggregator.store import Store
 
