@@ -279,7 +279,7 @@ class Aggregator:
 
     async def relay_preview(self) -> RelayPreview:
         """The dry run over every configured target, credentialed or not: no poster is built."""
-        return RelayPreview(self.store, self.config.relay, self.config.relay.targets(),
+        return RelayPreview(self.store, self.config.relay, self.relay_policy().targets,
                             http=await self.card_http(), clock=self.clock)
 
     def relay_lock(self) -> LeaderLock:

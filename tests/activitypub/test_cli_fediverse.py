@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli.fediverse import cmd_followers
+from aggregator.cli.relaying import cmd_relay
 from aggregator.cli.sources import cmd_sources
+from aggregator.model import EntryData
 from aggregator.settings import load_settings
 from aggregator.store import Store
+from tests.building import store_entries
 
 CONFIG = """activitypub:
   username: medias
@@ -68,3 +71,26 @@ async def test_followers_and_sources_show_the_state(tmp_path: Path, capsys: pyte
     assert await cmd_sources(settings, argparse.Namespace(json=True)) == 0
     [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (row["kind"], row["url"], row["follow"]) == ("activitypub", "https://social.example/users/alice", "pending")
+
+
+async def test_relay_once_publishes_with_only_the_actor_configured(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No relay: section: the actor alone is a target (``relay --once`` publishes, ``--dry-run`` shows it)."""
+    (tmp_path / "sources.yaml").write_text(CONFIG + "  - name: Média\n    url: https://media.example/feed\n",
+                                           encoding="utf-8")
+    settings = load_settings({"AGGREGATOR_BASE_URL": "https://medias.example"}, config_path=tmp_path / "sources.yaml",
+                             data_dir=tmp_path / "data")
+    store = Store(settings.database_url)
+    store.upgrade()
+    source = settings.config.sources[1]
+    store.sources.sync(settings.config.sources)
+    store_entries(store, source, [EntryData(guid="1", url="https://media.example/1", title="Grève", content_hash="1")],
+                  targets=("activitypub",))
+    store.close()
+    args = dict(json=True, queue_recent=None, retry_failed=False, target=None)
+    assert await cmd_relay(settings, argparse.Namespace(once=False, dry_run=True, **args)) == 0
+    [planned] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (planned["target"], planned["action"], planned["state"]) == ("activitypub", "post", "pending")
+    assert await cmd_relay(settings, argparse.Namespace(once=True, dry_run=False, **args)) == 0
+    [posted] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (posted["target"], posted["state"]) == ("activitypub", "posted")
+    assert posted["remote_id"] == f"https://medias.example/ap/activities/create/{posted['entry_id']}"

@@ -163,3 +163,16 @@ async def test_a_story_is_spread_over_its_inboxes(store: Store, inboxes: dict[st
         frozen.advance(seconds=31)
         delivered = [r for r in await relay.run_once() if r["state"] == "delivered"]
         assert len(delivered) == 6
+
+
+async def test_the_dry_run_shows_the_actor_s_post_and_sends_nothing(
+    store: Store, inboxes: dict[str, Inbox], frozen: FrozenClock
+) -> None:
+    async with aggregator_for(store, CONFIG, base_url="https://medias.example", fanout=SETTINGS) as agg:
+        follow(store, agg.federation().urls.actor, inboxes["healthy"], "healthy")
+        store_entries(store, SOURCE, [story(1)], targets=agg.relay_policy().targets)
+        preview = await (await agg.relay_preview()).run_once()
+    assert [(r["target"], r["action"], r["state"]) for r in preview.reports] == [("activitypub", "post", "pending")]
+    assert "Histoire 1" in preview.reports[0]["text"]
+    assert inboxes["healthy"].received == []
+    assert store.ap_deliveries.counts() == {} and store.outbox.counts() == {("activitypub", "pending"): 1}
