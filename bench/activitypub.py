@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import queue
 import socket
 import statistics
 import sys
@@ -52,10 +53,12 @@ AP_JSON = "application/activity+json"
 SOURCE = SourceConfig(slug="media", name="Média", kind="feed", url="https://media.example/feed", language="fr")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def bound_socket() -> socket.socket:
+    """A listening address of our own: the server process binds it, so no other process
+    on a busy machine can take the port between its choice and its use."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def settings(data: Path, base_url: str) -> Settings:
@@ -67,7 +70,7 @@ def settings(data: Path, base_url: str) -> Settings:
 # -- processes ----------------------------------------------------------------------------
 
 
-def receivers(ports: list[int], ready: Any) -> None:
+def receivers(count: int, ready: Any) -> None:
     """Follower servers: one shared inbox per port, answering 202 after reading the body."""
     async def main() -> None:
         async def inbox(request: web.Request) -> web.Response:
@@ -77,16 +80,19 @@ def receivers(ports: list[int], ready: Any) -> None:
         app.router.add_post("/inbox", inbox)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        for port in ports:
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-        ready.set()
+        socks = [bound_socket() for _ in range(count)]
+        for sock in socks:
+            await web.SockSite(runner, sock).start()
+        ready.put([sock.getsockname()[1] for sock in socks])
         await asyncio.Event().wait()
     asyncio.run(main())
 
 
-def inbox_server(data: str, port: int, ceiling: bool, ready: Any) -> None:
+def inbox_server(data: str, ceiling: bool, ready: Any) -> None:
     """Our app as ``serve`` builds it (or the ceiling: a handler that only reads the body)."""
     async def main() -> None:
+        sock = bound_socket()
+        port = sock.getsockname()[1]
         if ceiling:
             async def read(request: web.Request) -> web.Response:
                 await request.read()
@@ -95,8 +101,8 @@ def inbox_server(data: str, port: int, ceiling: bool, ready: Any) -> None:
             app.router.add_post("/ap/inbox", read)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            ready.set()
+            await web.SockSite(runner, sock).start()
+            ready.put(port)
             await asyncio.Event().wait()
         async with make_aggregator(settings(Path(data), f"http://127.0.0.1:{port}"), tuning=Tuning(page_cache_seconds=0)) as agg:
             app = agg.web_app(with_index=False)
@@ -104,14 +110,16 @@ def inbox_server(data: str, port: int, ceiling: bool, ready: Any) -> None:
             limiter.rate, limiter.burst = 1e9, 1e9
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            ready.set()
+            await web.SockSite(runner, sock).start()
+            ready.put(port)
             await asyncio.Event().wait()
     asyncio.run(main())
 
 
-def actors_server(port: int, pems: dict[str, str], ready: Any) -> None:
+def actors_server(pems: dict[str, str], ready: Any) -> None:
     async def main() -> None:
+        sock = bound_socket()
+        port = sock.getsockname()[1]
         async def actor(request: web.Request) -> web.Response:
             name = request.match_info["name"]
             me = f"http://127.0.0.1:{port}/users/{name}"
@@ -122,28 +130,30 @@ def actors_server(port: int, pems: dict[str, str], ready: Any) -> None:
         app.router.add_get("/users/{name}", actor)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        ready.set()
+        await web.SockSite(runner, sock).start()
+        ready.put(port)
         await asyncio.Event().wait()
     asyncio.run(main())
 
 
-def start(target: Any, *args: Any) -> multiprocessing.Process:
+def start(target: Any, *args: Any) -> tuple[multiprocessing.Process, Any]:
+    """The server process, and what it reports once listening (its port or ports)."""
     ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
+    ready = ctx.Queue()
     process = ctx.Process(target=target, args=(*args, ready), daemon=True)
     process.start()
-    if not ready.wait(120):
-        raise RuntimeError(f"{target.__name__} did not start")
-    return process
+    try:
+        return process, ready.get(timeout=120)
+    except queue.Empty:
+        process.terminate()
+        raise RuntimeError(f"{target.__name__} did not start") from None
 
 
 # -- the fan-out ----------------------------------------------------------------------------
 
 
 async def fanout(args: argparse.Namespace, data: Path) -> dict[str, Any]:
-    ports = [free_port() for _ in range(args.servers)]
-    process = start(receivers, ports)
+    process, ports = start(receivers, args.servers)
     try:
         inboxes = [f"http://127.0.0.1:{p}/inbox" for p in ports]
         fan = FanoutSettings(spread_max=0.0, concurrency=args.concurrency)
@@ -210,14 +220,12 @@ async def signed_posts(inboxes: list[str], key_id: str, private_pem: str, args: 
 
 
 async def inbox(args: argparse.Namespace, data: Path) -> dict[str, Any]:
-    actors_port = free_port()
     keys = {f"a{i}": generate_keypair() for i in range(args.actors)}
-    actors = start(actors_server, actors_port, {name: k.public_pem for name, k in keys.items()})
+    actors, actors_port = start(actors_server, {name: k.public_pem for name, k in keys.items()})
     results: dict[str, float] = {}
     try:
         for kind in ("ours", "ceiling"):
-            port = free_port()
-            server = start(inbox_server, str(data / kind), port, kind == "ceiling")
+            server, port = start(inbox_server, str(data / kind), kind == "ceiling")
             try:
                 target = f"http://127.0.0.1:{port}/ap/inbox"
                 requests = []
@@ -244,18 +252,18 @@ async def inbox(args: argparse.Namespace, data: Path) -> dict[str, Any]:
 
 async def drive(target: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int) -> float:
     async with ClientSession(connector=TCPConnector(limit=0)) as http:
-        queue = list(reversed(requests))
+        pending = list(reversed(requests))
         statuses: dict[int, int] = {}
 
         async def worker() -> None:
-            while queue:
-                body, headers = queue.pop()
+            while pending:
+                body, headers = pending.pop()
                 async with http.post(target, data=body, headers=headers) as r:
                     await r.read()
                     statuses[r.status] = statuses.get(r.status, 0) + 1
 
         # Warm up: the first request of each actor fetches its key.
-        warm, queue[:] = queue[-20:], queue[:-20]
+        warm, pending[:] = pending[-20:], pending[:-20]
         for body, headers in reversed(warm):
             async with http.post(target, data=body, headers=headers) as r:
                 await r.read()
