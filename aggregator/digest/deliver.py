@@ -41,7 +41,6 @@ and return ``{"sent", "failed", "skipped"}``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -57,6 +56,7 @@ from ..store import Store
 from ..store.digests import DigestRow, NewDelivery
 from ..store.mail_deliveries import DeliveryRow
 from ..store.subscribers import Subscriber
+from ..waits import pause
 from .archive import compose_row, load_sources, load_stories
 from .compose import (
     BACKLOG,
@@ -516,8 +516,7 @@ class Newsletter:
                 log.warning("digest.round_failed", error=str(exc))
             except Exception:
                 log.exception("digest.bug")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await pause(stop, interval)
 
 
 def reclaim_after_for(lock_mechanism: str) -> timedelta:
