@@ -37,7 +37,7 @@ test-deps:
 test: install test-deps deploy-deps lint
 	@mkdir -p .tmp; \
 	$(PY) -m tests.deploy.images > .tmp/deploy-images.log 2>&1 & images=$$!; \
-	$(PY) -m pytest -q -p no:cacheprovider -m 'not deploy'; status=$$?; \
+	$(PY) -m pytest -q -p no:cacheprovider -m 'not deploy' --durations=15; status=$$?; \
 	wait $$images || { cat .tmp/deploy-images.log; echo "preparing the deployment images failed"; exit 1; }; \
 	tail -n 1 .tmp/deploy-images.log; \
 	[ $$status -eq 0 ] || exit $$status; \

@@ -65,8 +65,10 @@ class UsageError(AggregatorError):
     """
 
 
-class FetchError(AggregatorError):
-    """A source could not be retrieved (network, HTTP status, limits, policy)."""
+class RequestFailed(AggregatorError):
+    """A request to another server failed: what the crawler and the federation both need to
+    decide when to try again. ``permanent`` says that the same request will not succeed
+    later; ``retry_after`` carries the server's wish, in seconds."""
 
     def __init__(
         self,
@@ -80,8 +82,12 @@ class FetchError(AggregatorError):
         super().__init__(message, url=url)
         self.status = status
         self.retry_after = retry_after
-        #: True for 410 Gone: the source is disabled instead of retried.
         self.permanent = permanent
+
+
+class FetchError(RequestFailed):
+    """A source could not be retrieved (network, HTTP status, limits, policy); ``permanent``
+    for 410 Gone: the source is disabled instead of retried."""
 
 
 class BlockedAddressError(FetchError):
@@ -157,26 +163,9 @@ class UnknownKeyError(SignatureError):
     """The signing key could not be fetched or read."""
 
 
-class RemoteError(FederationError):
-    """A request to another fediverse server failed.
-
-    ``permanent`` says that retrying the same request will not help (4xx other than 401,
-    408 and 429; a refused address); ``retry_after`` carries the server's wish in seconds.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str | None = None,
-        status: int | None = None,
-        retry_after: float | None = None,
-        permanent: bool = False,
-    ):
-        super().__init__(message, url=url)
-        self.status = status
-        self.retry_after = retry_after
-        self.permanent = permanent
+class RemoteError(FederationError, RequestFailed):
+    """A request to another fediverse server failed; ``permanent`` for a 4xx other than
+    401, 408 and 429, or a refused address."""
 
 
 class TemporaryRemoteError(RemoteError):

@@ -28,6 +28,7 @@ from .index import SearchIndex
 from .model import Config
 from .relay.leader import relay_while_leader
 from .store import run_while_leader
+from .waits import first_of, pause
 
 log = logs.get("aggregator")
 
@@ -73,17 +74,6 @@ async def stop_on_signals() -> AsyncIterator[asyncio.Event]:
             log.info("service.stopped")
 
 
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:
-    """Wait until one of ``events`` is set, or ``timeout`` seconds."""
-    waits = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
-
-
 def _file_stamp(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -113,7 +103,7 @@ async def watch_config(agg: Aggregator, stop: asyncio.Event, *, every: float = C
         digest = None
     try:
         while not stop.is_set():
-            await _first_of(stop, hup, timeout=every)
+            await first_of(stop, hup, timeout=every)
             if stop.is_set():
                 break
             trigger = "SIGHUP" if hup.is_set() else "file"
@@ -122,7 +112,7 @@ async def watch_config(agg: Aggregator, stop: asyncio.Event, *, every: float = C
             if trigger == "file":
                 if now == stamp:
                     continue
-                await _first_of(stop, timeout=CONFIG_SETTLE)
+                await first_of(stop, timeout=CONFIG_SETTLE)
                 if _file_stamp(path) != now:
                     continue  # still being written: look again at the next poll
             stamp = now
@@ -182,8 +172,7 @@ async def index_loop(index: SearchIndex, stop: asyncio.Event, every: float = IND
             log.warning("index.sync_failed", error=str(exc))
         except Exception:
             log.exception("index.bug")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+        await pause(stop, every)
 
 
 async def start_web(agg: Aggregator, host: str, port: int) -> Any:

@@ -24,7 +24,6 @@ is unknown, and receivers drop an activity id they already have (docs/activitypu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any, Protocol
 from .. import logs
 from ..errors import AggregatorError, RemoteError
 from ..model import Clock, utcnow
+from ..waits import first_of
 from .batching import GroupCommit
 from .remote import domain_of
 
@@ -250,11 +250,7 @@ class Fanout:
                     await asyncio.to_thread(self.housekeeping)
             except AggregatorError as exc:  # the database restarting: try again later
                 log.warning("activitypub.round_failed", error=str(exc))
-            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-            for waiting in waits:
-                waiting.cancel()
+            await first_of(stop, self.wake, timeout=interval)
 
 
 def _report(d: QueuedDelivery, state: str, error: str | None, attempts: int) -> dict[str, Any]:

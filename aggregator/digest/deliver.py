@@ -41,13 +41,9 @@ and return ``{"sent", "failed", "skipped"}``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from .. import logs
@@ -57,6 +53,7 @@ from ..store import Store
 from ..store.digests import DigestRow, NewDelivery
 from ..store.mail_deliveries import DeliveryRow
 from ..store.subscribers import Subscriber
+from ..waits import pause
 from .archive import compose_row, load_sources, load_stories
 from .compose import (
     BACKLOG,
@@ -68,70 +65,41 @@ from .compose import (
     send_instant,
     window,
 )
-from .links import SubscriberLinks, subscriber_links
-from .render import MailRenderer, MailSettings, PreparedDigest
+from .links import subscriber_links
+from .render import MailRenderer, MailSettings
+from .rounds import (
+    LIST_RECIPIENT,
+    PREFS_MARK,
+    UNSUB_MARK,
+    MailTransport,
+    RoundContext,
+    SendCounts,
+    backoff,
+    dry_run_counts,
+    recipient_of,
+)
 from .smtp import BeforeData
 from .tokens import SECRET_KEY, Keyring, new_secret
 
 log = logs.get("aggregator.digest")
 
-#: First retry after a minute, doubling, at most six hours apart; ten attempts span a day.
-BACKOFF_BASE = 60.0
-BACKOFF_MAX = 6 * 3600.0
 MAX_ATTEMPTS = 10
 #: A ``sending`` claim older than this belongs to a dead process.
 RECLAIM_AFTER = timedelta(minutes=15)
 #: After a ``config`` failure (authentication, TLS…) the round stops; the row waits this long.
 CONFIG_PAUSE = timedelta(minutes=5)
-LIST_RECIPIENT = "list"
 #: Rows claimed per transaction (one commit instead of one per mail); each is still
 #: committed ``data_at`` before DATA and ``sent`` after the server's answer.
 CLAIM_BATCH = 50
-#: Renderings kept per round (one per filters and language being sent).
-CACHE_SIZE = 64
-
-_UNSUB = "UNSUBSCRIBE-TOKEN-PLACEHOLDER"
-_PREFS = "PREFERENCES-TOKEN-PLACEHOLDER"
 
 
 #: Periodic work beside the rounds (``Subscriptions.housekeeping`` and re-confirmations).
 Chores = Callable[[], Awaitable[None]]
 
 
-class MailTransport(Protocol):
-    """What the loop needs of an SMTP client (``smtp.SmtpTransport``)."""
-
-    async def send(
-        self, message: EmailMessage | bytes, *, sender: str, recipient: str, before_data: BeforeData | None = None
-    ) -> str: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass
-class SendCounts:
-    """The last line of ``aggregator digest send --json``."""
-
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-def backoff(attempts: int) -> float:
-    """Seconds before the next try after ``attempts`` failed ones."""
-    return float(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1)))
-
-
 def keyring_for(store: Store) -> Keyring:
     """The newsletter's keys, from the secret stored once in ``meta`` (shared by every process)."""
     return Keyring(store.meta.get_or_create(SECRET_KEY, new_secret))
-
-
-def recipient_of(subscriber: Subscriber) -> str:
-    return f"s{subscriber.id}"
 
 
 def message_seed(subscriber: Subscriber) -> str:
@@ -187,7 +155,7 @@ class Newsletter:
     def message_id(self, recipient: str, day: date | str) -> str:
         return self.keyring.message_id(recipient, day, self.settings.host)
 
-    def _window_for(self, day: date) -> tuple[datetime, datetime]:
+    def window_for(self, day: date) -> tuple[datetime, datetime]:
         end = send_instant(day, self.config.send_at, self.zone)
         previous = self.store.digests.before(day.isoformat())
         return window(previous.window_end if previous else None, end)
@@ -224,7 +192,7 @@ class Newsletter:
         latest = self.store.digests.latest()
         if latest is not None and latest.day > target.isoformat():
             raise DigestError(f"the digest of {target} was never cut and a later one ({latest.day}) exists")
-        start, end = self._window_for(target)
+        start, end = self.window_for(target)
         ids = self.store.digests.stories_first_seen(start, end, published_after=start - BACKLOG, limit=MAX_STORIES)
         deliveries = [
             NewDelivery(sid, recipient, self.message_id(seed, target)) for sid, recipient, seed in self._recipients(now)
@@ -268,7 +236,7 @@ class Newsletter:
         the day's send time). Writes nothing."""
         stored = self.store.digests.get(day.isoformat())
         if stored is None:
-            start, end = self._window_for(day)
+            start, end = self.window_for(day)
             end = min(end, now)
             start = min(start, end)
             ids = self.store.digests.stories_first_seen(start, end, published_after=start - BACKLOG, limit=MAX_STORIES)
@@ -306,7 +274,7 @@ class Newsletter:
         handed back at once.
         """
         if dry_run:
-            return await asyncio.to_thread(self._dry_run, self.clock(), day)
+            return await asyncio.to_thread(dry_run_counts, self, self.clock(), day)
         if self.transport is None:
             raise DigestError("no SMTP server configured (AGGREGATOR_SMTP_URL)")
         now = self.clock()
@@ -358,7 +326,7 @@ class Newsletter:
                     await asyncio.to_thread(self.store.mail_deliveries.give_back, [r.id for r in claimed[index:]])
                     return
 
-    def _triage(self, ctx: _RoundContext, rows: Sequence[DeliveryRow]) -> tuple[list[DeliveryRow], list[tuple[DeliveryRow, str]]]:
+    def _triage(self, ctx: RoundContext, rows: Sequence[DeliveryRow]) -> tuple[list[DeliveryRow], list[tuple[DeliveryRow, str]]]:
         """Rows to send, and rows that get no mail (with why)."""
         sendable: list[DeliveryRow] = []
         skipped: list[tuple[DeliveryRow, str]] = []
@@ -377,7 +345,7 @@ class Newsletter:
                 sendable.append(row)
         return sendable, skipped
 
-    async def _send_one(self, ctx: _RoundContext, claimed: DeliveryRow, counts: SendCounts) -> bool:
+    async def _send_one(self, ctx: RoundContext, claimed: DeliveryRow, counts: SendCounts) -> bool:
         """One claimed row to the SMTP server; False when the round must stop."""
         assert self.transport is not None
         digest_row = ctx.digests[claimed.digest_id]
@@ -428,7 +396,7 @@ class Newsletter:
 
     # -- building the mails ------------------------------------------------------------------
 
-    def _context(self, rows: Sequence[DeliveryRow]) -> _RoundContext:
+    def _context(self, rows: Sequence[DeliveryRow]) -> RoundContext:
         digest_ids = sorted({r.digest_id for r in rows})
         digests = {}
         for digest_id in digest_ids:
@@ -437,10 +405,10 @@ class Newsletter:
                 digests[digest_id] = d
         subscribers = self.store.subscribers.get_many([r.subscriber_id for r in rows if r.subscriber_id is not None])
         stories = {digest_id: self.stories(d.entry_ids) for digest_id, d in digests.items()}
-        return _RoundContext(digests=digests, subscribers=subscribers, stories=stories, sources=self.sources())
+        return RoundContext(digests=digests, subscribers=subscribers, stories=stories, sources=self.sources())
 
     def _message(
-        self, ctx: _RoundContext, row: DeliveryRow, digest_row: DigestRow, composed: Digest, subscriber: Subscriber | None
+        self, ctx: RoundContext, row: DeliveryRow, digest_row: DigestRow, composed: Digest, subscriber: Subscriber | None
     ) -> tuple[EmailMessage | bytes, str]:
         now = self.clock()
         if subscriber is None:
@@ -449,51 +417,10 @@ class Newsletter:
         links = subscriber_links(self.settings.base_url, self.keyring, subscriber.id, subscriber.salt,
                                  unsubscribe_address=self.config.unsubscribe_address)
         prepared = ctx.prepared(self, digest_row, subscriber, composed)
-        tokens = {_UNSUB: links.unsubscribe_url.rsplit("/", 1)[1], _PREFS: links.preferences_url.rsplit("/", 1)[1]}
+        tokens = {UNSUB_MARK: links.unsubscribe_url.rsplit("/", 1)[1], PREFS_MARK: links.preferences_url.rsplit("/", 1)[1]}
         message = self.renderer.digest_wire(prepared, to=subscriber.address, message_id=row.message_id, date=now,
                                             links=links, replacements=tokens)
         return message, subscriber.address
-
-    # -- dry run -------------------------------------------------------------------------------
-
-    def _dry_run(self, now: datetime, day: date | None) -> SendCounts:
-        counts = SendCounts()
-        target = day or self.due_day(now)
-        if target is None:
-            return counts
-        stored = self.store.digests.get(target.isoformat())
-        if stored is None and now < send_instant(target, self.config.send_at, self.zone):
-            return counts
-        digest = stored
-        if digest is None:
-            start, end = self._window_for(target)
-            ids = self.store.digests.stories_first_seen(start, end, published_after=start - BACKLOG, limit=MAX_STORIES)
-            digest = DigestRow(id=0, day=target.isoformat(), window_start=start, window_end=end, entry_ids=tuple(ids),
-                               stories=len(ids), created=now, sent=None)
-        if not digest.entry_ids:
-            return counts
-        done: set[str] = set()
-        if stored is not None:
-            done = {r.recipient for r in self.store.mail_deliveries.for_digest(stored.id) if r.state in ("sent", "failed", "skipped")}
-        stories = self.stories(digest.entry_ids)
-        sources = self.sources()
-        budget = max(0, self.config.max_per_hour - self.store.mail_deliveries.sent_since(now - timedelta(hours=1)))
-        if self.list_mode:
-            targets: list[tuple[str, DigestFilters]] = [(LIST_RECIPIENT, DigestFilters())]
-        else:
-            targets = [(recipient_of(s), s.filters) for s in self.store.subscribers.confirmed()]
-        cache: dict[object, bool] = {}
-        for recipient, filters in targets:
-            if recipient in done:
-                continue
-            key = filters.key()
-            if key not in cache:
-                cache[key] = self.compose(digest, stories, sources, filters).empty
-            if cache[key]:
-                counts.skipped += 1
-            elif counts.sent < budget:
-                counts.sent += 1
-        return counts
 
     # -- the loop for ``run`` -------------------------------------------------------------------
 
@@ -516,8 +443,7 @@ class Newsletter:
                 log.warning("digest.round_failed", error=str(exc))
             except Exception:
                 log.exception("digest.bug")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await pause(stop, interval)
 
 
 def reclaim_after_for(lock_mechanism: str) -> timedelta:
@@ -529,54 +455,3 @@ def reclaim_after_for(lock_mechanism: str) -> timedelta:
     running until it notices, so then wait ``RECLAIM_AFTER``.
     """
     return timedelta(0) if lock_mechanism == "file" else RECLAIM_AFTER
-
-
-@dataclass
-class _RoundContext:
-    """What one round reads once: digests, subscribers, stories, sources, and caches of the
-    composed digests and rendered bodies (many subscribers share their filters). The
-    caches are bounded: with rows sorted by ``sort_key``, a rendering is used by everyone
-    who shares it before the next one is made."""
-
-    digests: dict[int, DigestRow]
-    subscribers: dict[int, Subscriber]
-    stories: dict[int, list[Story]]
-    sources: dict[str, SourceConfig]
-
-    def __post_init__(self) -> None:
-        self._composed: OrderedDict[tuple[int, object], Digest] = OrderedDict()
-        self._prepared: OrderedDict[tuple[int, object, str], PreparedDigest] = OrderedDict()
-
-    def sort_key(self, row: DeliveryRow) -> tuple[int, object, str, int]:
-        subscriber = self.subscribers.get(row.subscriber_id) if row.subscriber_id is not None else None
-        if subscriber is None:
-            return (row.digest_id, (), "", row.id)
-        return (row.digest_id, subscriber.filters.key(), subscriber.locale, row.id)
-
-    def composed(self, newsletter: Newsletter, digest: DigestRow, filters: DigestFilters) -> Digest:
-        key = (digest.id, filters.key())
-        found = self._composed.get(key)
-        if found is None:
-            found = self._composed[key] = newsletter.compose(digest, self.stories[digest.id], self.sources, filters)
-            _bound(self._composed, CACHE_SIZE)
-        return found
-
-    def prepared(self, newsletter: Newsletter, digest: DigestRow, subscriber: Subscriber,
-                 composed: Digest) -> PreparedDigest:
-        """The digest rendered and encoded once per (digest, filters, language), with
-        placeholder tokens on the lines that ``digest_wire`` fills per subscriber."""
-        key = (digest.id, subscriber.filters.key(), subscriber.locale)
-        found = self._prepared.get(key)
-        if found is None:
-            base = newsletter.settings.base_url
-            placeholder = SubscriberLinks(f"{base}/unsubscribe/{_UNSUB}", f"{base}/preferences/{_PREFS}")
-            bodies = newsletter.renderer.digest_bodies(composed, locale=subscriber.locale, links=placeholder)
-            found = self._prepared[key] = newsletter.renderer.prepare_digest(
-                composed, locale=subscriber.locale, bodies=bodies, markers=(_UNSUB, _PREFS))
-            _bound(self._prepared, CACHE_SIZE)
-        return found
-
-
-def _bound(cache: OrderedDict[Any, Any], size: int) -> None:
-    while len(cache) > size:
-        cache.popitem(last=False)

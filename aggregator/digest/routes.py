@@ -14,7 +14,8 @@ Routes (docs/web.md, docs/newsletter.md):
   ``List-Unsubscribe=One-Click`` with no cookie, no session and no CSRF token, and none is
   needed: the token is the authority, and POST is never sent by a link scanner.
 - ``/digest``, ``/digest/YYYY-MM-DD``, ``/digest.atom``, ``/digest.json``: the archive,
-  one day, and the feeds (one entry per day), for people without e-mail.
+  one day, and the feeds (one entry per day), for people without e-mail
+  (``archive_pages.py``; what the pages share is in ``pages_common.py``).
 
 Hostile input gets a clear page and changes nothing: malformed or injected addresses,
 bodies over ``FORM_LIMIT``, forged or expired tokens, and floods (``throttle``: 429 with
@@ -24,30 +25,25 @@ bodies over ``FORM_LIMIT``, forged or expired tokens, and floods (``throttle``: 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from babel.dates import format_date
 from multidict import MultiDict, MultiDictProxy
 
 from .. import logs
 from ..errors import AddressError, DigestError, MailError, TokenError
-from ..model import ALL_STORIES, Clock, DigestConfig, DigestFilters
-from ..store import Store
+from ..model import ALL_STORIES, DigestFilters
 from ..store.subscribers import Subscriber
 from ..templating import LOCALES
-from ..webapp.context import base_context, in_thread, render_page, ui_locale
-from ..webapp.http import conditional
+from ..webapp.context import base_context, in_thread, ui_locale
 from ..webapp.keys import DIRECTORY, RENDERER
-from . import shapes
-from .archive import ARCHIVE_PAGE, ArchivedDay, DigestArchive
+from .archive import DigestArchive
+from .archive_pages import archive_page, day_page, digest_atom, digest_json
 from .links import subscriber_links
-from .render import N_
+from .pages_common import ARCHIVE, DEPS, LIMITS, DigestDeps, day_label, newsletter_mode
 from .subscriptions import Subscriptions, filters_from_form
 from .throttle import BUTTONS, SUBSCRIBE, SUBSCRIBE_ALL, ClientLimits, client_key
 from .tokens import Purpose
@@ -57,35 +53,8 @@ log = logs.get("aggregator.digest.web")
 #: A form body past this is refused before it is read (a real one is a few kilobytes).
 FORM_LIMIT = 32 * 1024
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-#: Feeds are polled; an hour is plenty for something that changes once a day.
-FEED_MAX_AGE = 3600
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-#: Words of the feeds, in the pages' catalogue (``messages``; web/babel.cfg extracts this file).
-SITE_NAME = N_("Independent media")
-FEED_TITLE = N_("Daily digest")
 
 
-@dataclass(frozen=True)
-class DigestDeps:
-    """What the pages need, built by the factory.
-
-    ``closed_reason`` is set when this process cannot send mail (no SMTP server or no
-    public base URL): the form then says subscriptions are closed, while confirming,
-    unsubscribing (RFC 8058 included), preferences and the archive still work: none of
-    them sends anything.
-    """
-
-    store: Store
-    config: DigestConfig
-    clock: Clock
-    base_url: str | None
-    subscriptions: Subscriptions
-    closed_reason: str | None = None
-
-
-DEPS = web.AppKey("digest", DigestDeps)
-ARCHIVE = web.AppKey("digest_archive", DigestArchive)
-LIMITS = web.AppKey("digest_limits", ClientLimits)
 
 
 def setup(app: web.Application, deps: DigestDeps, *, limits: ClientLimits | None = None) -> None:
@@ -96,7 +65,7 @@ def setup(app: web.Application, deps: DigestDeps, *, limits: ClientLimits | None
                                          overall={"subscribe": SUBSCRIBE_ALL})
     for locale, env in app[RENDERER].envs.items():
         env.globals["newsletter_url"] = "/subscribe"  # base.html and the river link to the form
-        env.filters["day_label"] = _day_label(locale)
+        env.filters["day_label"] = day_label(locale)
     r = app.router
     r.add_get("/subscribe", subscribe_form, name="digest_subscribe")
     r.add_post("/subscribe", subscribe_post)
@@ -109,14 +78,6 @@ def setup(app: web.Application, deps: DigestDeps, *, limits: ClientLimits | None
     r.add_get("/digest/{day}", day_page, name="digest_day")
     r.add_get("/digest.atom", digest_atom, name="digest_atom")
     r.add_get("/digest.json", digest_json, name="digest_json")
-
-
-def _day_label(locale: str) -> Callable[[date | str], str]:
-    def label(value: date | str) -> str:
-        day = date.fromisoformat(value) if isinstance(value, str) else value
-        return format_date(day, "full", locale=locale)
-
-    return label
 
 
 # -- answering -----------------------------------------------------------------------------
@@ -229,12 +190,6 @@ def _mail_locale(request: web.Request, form: Mapping[str, str]) -> str:
     return chosen if chosen in LOCALES else ui_locale(request)
 
 
-def _mode(deps: DigestDeps) -> str:
-    if deps.config.list_address:
-        return "list"
-    return "closed" if deps.closed_reason else "open"
-
-
 # -- /subscribe --------------------------------------------------------------------------------
 
 
@@ -242,7 +197,7 @@ def _subscribe_page(request: web.Request, *, status: int = 200, error: str | Non
                     email: str = "", filters: DigestFilters = ALL_STORIES, locale: str | None = None) -> web.Response:
     deps = request.app[DEPS]
     return _private(
-        request, "digest/subscribe.html", status=status, mode=_mode(deps), list_address=deps.config.list_address,
+        request, "digest/subscribe.html", status=status, mode=newsletter_mode(deps), list_address=deps.config.list_address,
         choices=_choices(request, filters), chosen=filters, email=email, error=error, detail=detail,
         mail_locale=locale or ui_locale(request), send_at=deps.config.send_at.strftime("%H:%M"),
         timezone=deps.config.timezone,
@@ -255,7 +210,7 @@ async def subscribe_form(request: web.Request) -> web.Response:
 
 async def subscribe_post(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    mode = _mode(deps)
+    mode = newsletter_mode(deps)
     if mode == "list":
         return _subscribe_page(request, status=400, error="list_mode")
     if mode == "closed":
@@ -422,85 +377,3 @@ def mask(address: str) -> str:
     if len(local) <= 2:
         return f"{local[:1]}•••@{domain}"
     return f"{local[0]}•••{local[-1]}@{domain}"
-
-
-# -- the archive and the feeds ---------------------------------------------------------------------
-
-
-def _base(request: web.Request) -> str:
-    return request.app[DEPS].base_url or str(request.url.origin())
-
-
-async def archive_page(request: web.Request) -> web.Response:
-    before_text = request.query.get("before")
-    before = _parse_day(before_text) if before_text else None
-    if before_text and before is None:
-        raise web.HTTPNotFound()
-    archive = request.app[ARCHIVE]
-    rows = await in_thread(request, lambda: archive.days(limit=ARCHIVE_PAGE + 1, before=before))
-    more, rows = len(rows) > ARCHIVE_PAGE, rows[:ARCHIVE_PAGE]
-    locale = ui_locale(request)
-    context = base_context(request, locale, rows=rows, older=f"/digest?before={rows[-1].day}" if more else None,
-                           feeds={"atom": "/digest.atom", "json": "/digest.json"}, newsletter_mode=_mode(request.app[DEPS]))
-    last = max((r.created for r in rows), default=None)
-    return render_page(request, "digest/archive.html", context, locale=locale, last_modified=last)
-
-
-def _parse_day(text: str) -> date | None:
-    if not _DAY.match(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-async def day_page(request: web.Request) -> web.Response:
-    day = _parse_day(request.match_info["day"])
-    if day is None:
-        raise web.HTTPNotFound()
-    found: ArchivedDay | None = await in_thread(request, request.app[ARCHIVE].day, day)
-    if found is None:
-        raise web.HTTPNotFound()
-    locale = ui_locale(request)
-    context = base_context(request, locale, day=found, digest=found.digest,
-                           feeds={"atom": "/digest.atom", "json": "/digest.json"})
-    return render_page(request, "digest/day.html", context, locale=locale, last_modified=found.row.created)
-
-
-async def _recent(request: web.Request) -> list[ArchivedDay]:
-    return await in_thread(request, request.app[ARCHIVE].recent)
-
-
-def _feed_parts(request: web.Request, locale: str) -> dict[str, Any]:
-    """Title, entry titles and entry contents of the feeds, in the reader's language."""
-    renderer = request.app[RENDERER]
-    translations = renderer.translations[locale]
-    label = _day_label(locale)
-
-    def entry_title(day: ArchivedDay) -> str:
-        words = translations.ngettext("%(date)s: %(num)d article", "%(date)s: %(num)d articles", day.digest.count)
-        return words % {"date": label(day.digest.day), "num": day.digest.count}
-
-    def content(day: ArchivedDay) -> str:
-        return renderer.render(locale, "digest/_feed_entry.html", {"digest": day.digest})
-
-    title = f"{renderer.gettext(locale, SITE_NAME)} · {renderer.gettext(locale, FEED_TITLE)}"
-    return {"base": _base(request), "title": title, "locale": locale, "entry_title": entry_title, "content": content}
-
-
-async def digest_atom(request: web.Request) -> web.Response:
-    days = await _recent(request)
-    locale = ui_locale(request)
-    updated = max((d.row.created for d in days), default=None)
-    body = shapes.digest_atom(days, updated=updated or request.app[DEPS].clock(), **_feed_parts(request, locale))
-    return conditional(request, body, "application/atom+xml; charset=utf-8", max_age=FEED_MAX_AGE,
-                       last_modified=updated, vary="Accept-Language, Cookie")
-
-
-async def digest_json(request: web.Request) -> web.Response:
-    days = await _recent(request)
-    locale = ui_locale(request)
-    body = shapes.digest_json_feed(days, **_feed_parts(request, locale))
-    return conditional(request, body, "application/feed+json; charset=utf-8", max_age=FEED_MAX_AGE,
-                       last_modified=max((d.row.created for d in days), default=None), vary="Accept-Language, Cookie")

@@ -15,6 +15,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from ..model import to_iso
+from ..webapp.urls import PublicUrls
 from .archive import ArchivedDay
 from .compose import Digest, DigestItem
 
@@ -46,13 +47,14 @@ def digest_json(digest: Digest, *, cut: bool) -> dict[str, Any]:
     }
 
 
-def day_url(base: str, day: ArchivedDay) -> str:
-    return f"{base}/digest/{day.row.day}"
+def day_path(day: ArchivedDay) -> str:
+    return f"/digest/{day.row.day}"
 
 
-def digest_atom(days: Sequence[ArchivedDay], *, base: str, title: str, locale: str, updated: datetime,
+def digest_atom(days: Sequence[ArchivedDay], *, urls: PublicUrls, title: str, locale: str, updated: datetime,
                 entry_title: Callable[[ArchivedDay], str], content: Callable[[ArchivedDay], str]) -> bytes:
-    """``/digest.atom``: one entry per day, its stories as HTML."""
+    """``/digest.atom``: one entry per day, its stories as HTML. Links and ids come from
+    the public base URL (``urls``), never from the request: see ``webapp/urls.py``."""
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -63,33 +65,38 @@ def digest_atom(days: Sequence[ArchivedDay], *, base: str, title: str, locale: s
 
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
     feed.set("{http://www.w3.org/XML/1998/namespace}lang", locale)
-    sub(feed, "id", f"{base}/digest")
+    sub(feed, "id", urls.iri("/digest"))
     sub(feed, "title", title)
     sub(feed, "updated", to_iso(updated) or "")
-    sub(feed, "link", rel="self", type="application/atom+xml", href=f"{base}/digest.atom")
-    sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/digest")
+    sub(feed, "link", rel="self", type="application/atom+xml", href=urls.link("/digest.atom"))
+    sub(feed, "link", rel="alternate", type="text/html", href=urls.link("/digest"))
     sub(feed, "generator", "aggregator")
     sub(sub(feed, "author"), "name", title)
     for day in days:
         entry = sub(feed, "entry")
-        sub(entry, "id", day_url(base, day))
+        sub(entry, "id", urls.iri(day_path(day)))
         sub(entry, "title", entry_title(day), type="text")
-        sub(entry, "link", rel="alternate", type="text/html", href=day_url(base, day))
+        sub(entry, "link", rel="alternate", type="text/html", href=urls.link(day_path(day)))
         sub(entry, "published", to_iso(day.row.created) or "")
         sub(entry, "updated", to_iso(day.row.created) or "")
         sub(entry, "content", content(day), type="html")
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8", xml_declaration=False)
 
 
-def digest_json_feed(days: Sequence[ArchivedDay], *, base: str, title: str, locale: str,
+def digest_json_feed(days: Sequence[ArchivedDay], *, urls: PublicUrls, title: str, locale: str,
                      entry_title: Callable[[ArchivedDay], str], content: Callable[[ArchivedDay], str]) -> bytes:
     """``/digest.json`` (JSON Feed 1.1): one item per day; ``_aggregator`` carries the
     day's stories as ``digest show --json`` gives them."""
-    items = [{
-        "id": day_url(base, day), "url": day_url(base, day), "title": entry_title(day), "content_html": content(day),
-        "date_published": to_iso(day.row.created), "language": locale,
+    items = [_without_none({
+        "id": urls.iri(day_path(day)), "url": urls.absolute(day_path(day)), "title": entry_title(day),
+        "content_html": content(day), "date_published": to_iso(day.row.created), "language": locale,
         "_aggregator": digest_json(day.digest, cut=True),
-    } for day in days]
-    doc = {"version": JSONFEED_VERSION, "title": title, "home_page_url": f"{base}/digest",
-           "feed_url": f"{base}/digest.json", "language": locale, "items": items}
+    }) for day in days]
+    doc = _without_none({"version": JSONFEED_VERSION, "title": title, "home_page_url": urls.absolute("/digest"),
+                         "feed_url": urls.absolute("/digest.json"), "language": locale, "items": items})
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _without_none(obj: dict[str, Any]) -> dict[str, Any]:
+    """JSON Feed's optional URL members are left out, not null, without a base URL."""
+    return {k: v for k, v in obj.items() if v is not None}

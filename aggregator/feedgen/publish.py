@@ -20,7 +20,6 @@ What was published is saved in the store for the web processes (feed URIs, links
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from .. import logs
 from ..errors import ConfigError, RelayError
 from ..model import BlueskyFeedConfig, BlueskyPublished, Clock, SourceConfig
 from ..relay.bluesky_session import BlueskySession
+from ..waits import pause
 from .identity import (
     GENERATOR,
     LIST,
@@ -350,8 +350,7 @@ async def keep_in_sync(publish: Callable[[], Awaitable[list[Outcome]]], stop: as
             wait = min(every, exc.retry_after or retry)
         except ConfigError as exc:
             log.warning("feedgen.sync_failed", error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
+        await pause(stop, wait)
 
 
 def _plain(value: Any) -> Any:

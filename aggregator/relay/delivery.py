@@ -6,7 +6,6 @@ The exactly-once discipline is described in the package docstring (``relay/__ini
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from .. import logs
 from ..errors import AggregatorError, RelayError
 from ..model import Clock, RelayConfig, SourceConfig, StoredEntry, utcnow
 from ..store.outbox import OutboxRow
+from ..waits import pause
 from .plan import Job, plan
 from .ports import RelayStore
 from .targets import Delivered, Target
@@ -164,8 +164,7 @@ class Relay:
                     await self.run_once(fan_out=False)
                 except AggregatorError as exc:  # the store or a target is down: try again later
                     log.warning("relay.round_failed", error=exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                await pause(stop, interval)
         finally:
             if fanning is not None:
                 await asyncio.wait([fanning], timeout=10.0)

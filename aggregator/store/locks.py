@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import logs
+from ..waits import pause
 from .base import Database
 
 try:  # POSIX only; see the module docstring for the fallback
@@ -222,15 +223,13 @@ async def run_while_leader(
     try:
         while not stop.is_set():
             if not await asyncio.to_thread(lock.try_acquire):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=poll)
+                await pause(stop, poll)
                 continue
             done = asyncio.Event()
 
             async def watch(done: asyncio.Event = done) -> None:
                 while not done.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=poll)
+                    await pause(stop, poll)
                     if stop.is_set() or not await asyncio.to_thread(lock.still_held):
                         done.set()
 
@@ -246,7 +245,6 @@ async def run_while_leader(
                 log.warning("lock.lost", lock=lock.name, then="standing by")
             elif not stop.is_set():
                 # work returned by itself while we still lead: do not spin on it
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=poll)
+                await pause(stop, poll)
     finally:
         await asyncio.to_thread(lock.release)

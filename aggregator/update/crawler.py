@@ -17,6 +17,7 @@ from typing import Any
 from .. import logs
 from ..errors import AggregatorError, FetchError
 from ..model import Clock, Config, SourceConfig, SourceState, utcnow
+from ..waits import first_of
 from .ingest import RelayPolicy, ingest
 from .owners import dead_here, process_owner
 from .ports import CrawlStore
@@ -24,7 +25,6 @@ from .retrieve import Retrieved, Retriever
 from .schedule import failure_interval, jittered, success_interval
 
 log = logs.get("aggregator.crawl")
-
 
 
 @dataclass
@@ -363,18 +363,7 @@ class Crawler:
             wait = min(idle, 5.0) if failed else idle
             if nxt is not None:
                 wait = max(1.0, min(idle, (nxt - self.clock()).total_seconds()))
-            await _first_of(stop, wake, timeout=wait)
-
-
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:
-    """Wait until one of ``events`` is set, or ``timeout`` seconds."""
-    waits = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
+            await first_of(stop, wake, timeout=wait)
 
 
 def _previous_interval(state: SourceState) -> float | None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 from alembic.config import Config as AlembicConfig
@@ -127,6 +128,13 @@ def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
+def _path_of(link: str) -> str:
+    """The path and query of ``next``: absolute under ``AGGREGATOR_BASE_URL`` (the public
+    address, not this replica's port) or a path from the site's root without it."""
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
 def river(port: int) -> list[tuple[str, str]]:
     """The whole river of one web replica through /api/items, page after page."""
     out: list[tuple[str, str]] = []
@@ -136,7 +144,7 @@ def river(port: int) -> list[tuple[str, str]]:
         assert status == 200, body[:500]
         data = json.loads(body)
         out += [(i["source"], i["guid"]) for i in data["items"]]
-        path = data["next"].split(str(port), 1)[1] if data.get("next") else ""
+        path = _path_of(data["next"]) if data.get("next") else ""
     return out
 
 

@@ -5,60 +5,45 @@ the Content-Security-Policy (the browser enforces it and reports violations)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import threading
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from aggregator.factory import Aggregator
 from aggregator.model import Config, DigestConfig
 from aggregator.store import Store
+from tests.browser import NEEDS_BROWSER, ServedInThread, Watch, axe, chromium, running
 from tests.building import aggregator_for
 from tests.conftest import FrozenClock, free_port
-from tests.web.test_browser import ARGS, AXE, CHROMIUM, Watch, axe
 
 from .conftest import SOURCES, SmtpServer, article, at, save, start_server
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent: apt-get install chromium"),
-    pytest.mark.skipif(not AXE.exists(), reason="node_modules/axe-core is absent: run npm ci at the repository root"),
-]
+pytestmark = NEEDS_BROWSER
 
 DAY = "2026-11-20"
 
 
-class Served:
+class Served(ServedInThread):
     """The app as ``serve`` builds it, on its own event loop in a thread, mailing through a
     real SMTP server; the mails' links point to it (``AGGREGATOR_BASE_URL``)."""
 
     def __init__(self, tmp: Path):
+        super().__init__()
         self.tmp = tmp
-        self.loop = asyncio.new_event_loop()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.smtp: SmtpServer = start_server()
         self.clock = FrozenClock(at("2026-11-19 09:00"))
-        self.stack = AsyncExitStack()
 
-    def run(self, coro: Any, timeout: float = 60) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def start(self) -> None:
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.run(self._start())
-
-    async def _start(self) -> None:
+    async def setup(self) -> None:
         self.store = Store(f"sqlite:///{self.tmp / 'browser.sqlite3'}", clock=self.clock)
         self.store.upgrade()
+        self.stack.callback(self.smtp.controller.stop)
+        self.stack.callback(self.store.close)
         config = Config(sources=tuple(SOURCES), digest=DigestConfig(
             from_address="Médias libres <lettre@medias.example.org>", group_by="source"))
         self.agg: Aggregator = await self.stack.enter_async_context(
@@ -71,38 +56,19 @@ class Served:
         ])
         save(self.store, "paris-luttes", [article("p1", "Grève générale à Lyon ce jeudi !", "https://paris-luttes.example/1")])
         save(self.store, "crimethinc", [article("c1", "A story in English about mutual aid", "https://crimethinc.example/1")])
-        runner = web.AppRunner(self.agg.web_app(with_index=False))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        self.stack.push_async_callback(runner.cleanup)
-
-    def stop(self) -> None:
-        self.run(self.stack.aclose())
-        self.store.close()
-        self.smtp.controller.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        await self.serve(self.agg.web_app(with_index=False), self.port)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    s = Served(tmp_path_factory.mktemp("digest-browser"))
-    s.start()
-    try:
+    with running(Served(tmp_path_factory.mktemp("digest-browser"))) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")

@@ -404,3 +404,33 @@ async def test_smtp_trouble_with_the_confirmation_mail(sqlite_store: Store, cloc
         refused = await s.client.post("/subscribe", data={"email": "personne@example.org"})
         assert refused.status == 400 and "n’existe pas" in await refused.text() and len(s.mails()) == 1
         assert s.counts()["pending"] == 1  # the refused address is not kept
+
+
+async def test_archive_feeds_without_a_base_url_never_use_the_requests_host(
+    sqlite_store: Store, clock: Any, smtp_server: SmtpServer
+) -> None:
+    """A forged ``Host`` must not reach the feeds (a proxy may cache them for an hour):
+    without ``AGGREGATOR_BASE_URL`` links are relative and ids ``urn:uuid:``, as the
+    readers' feeds do."""
+    async with site(sqlite_store, smtp_server) as s:  # a process that mails cuts the day
+        sqlite_store.sources.sync(SOURCES)
+        clock.now = at("2026-11-21 09:00")
+        save(sqlite_store, "rebellyon", [article("r1", "Grève générale à Lyon ce jeudi", "https://rebellyon.example/a1")])
+        clock.now = at("2026-11-22 06:00")
+        s.agg.newsletter().cut(clock())
+    async with site(sqlite_store, None, base_url=None) as s:
+        forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+        atom = await s.client.get("/digest.atom", headers=forged)
+        body = await atom.read()
+        assert atom.status == 200 and b"evil.example" not in body
+        feed = ET.fromstring(body)
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        [entry] = feed.findall("a:entry", ns)
+        assert (entry.findtext("a:id", namespaces=ns) or "").startswith("urn:uuid:")
+        assert entry.find("a:link", ns).get("href") == "/digest/2026-11-22"  # type: ignore[union-attr]
+        json_feed = await s.client.get("/digest.json", headers=forged)
+        doc = json.loads(await json_feed.text())
+        assert b"evil.example" not in await json_feed.read()
+        assert "feed_url" not in doc and "home_page_url" not in doc
+        [item] = doc["items"]
+        assert item["id"].startswith("urn:uuid:") and "url" not in item

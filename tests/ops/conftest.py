@@ -1,20 +1,9 @@
-"""Operator-command fixtures: children that are always cleaned up."""
+"""Operator-command fixtures, shared with the suites they come from: children that are
+always cleaned up (``procs``), the article site and the Mastodon fake of the relay tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from tests.relay.conftest import mastodon, site
+from tests.scale.conftest import procs
 
-import pytest
-
-from tests.scale.procs import Proc
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    """Children started by a test; whatever is still running at the end is killed."""
-    started: list[Proc] = []
-    try:
-        yield started
-    finally:
-        for p in started:
-            p.cleanup()
+__all__ = ["mastodon", "procs", "site"]

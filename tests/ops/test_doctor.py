@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -25,16 +24,6 @@ from .helpers import aggregator, ago, clean_env, people, rss
 
 #: The newest migration: what an up-to-date database reports.
 HEAD = head_revision()
-
-
-@pytest.fixture
-async def mastodon() -> AsyncIterator[FakeMastodon]:
-    fake = FakeMastodon()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 def findings(out: str) -> dict[str, list[str]]:

@@ -4,7 +4,6 @@ stored before the relay existed, ``--queue-recent`` and ``--retry-failed``, as r
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,26 +18,6 @@ from tests.relay.mastodon_fake import FakeMastodon
 from .helpers import aggregator, ago, clean_env, dump, people, rss
 
 TABLES = ("outbox", "entries", "sources", "meta", "stories")
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[ArticleSite]:
-    s = ArticleSite()
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
-
-
-@pytest.fixture
-async def mastodon() -> AsyncIterator[FakeMastodon]:
-    fake = FakeMastodon()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
 
 
 def write_config(path: Path, feed: str, *, relay: str = "") -> None:

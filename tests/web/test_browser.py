@@ -10,104 +10,67 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import web
 
 from aggregator.index import open_index
 from aggregator.model import utcnow
 from aggregator.store import Store
 from aggregator.webapp import create_app
-from tests.conftest import ROOT, free_port
+from tests.browser import NEEDS_BROWSER, ServedInThread, Watch, axe, chromium, running
+from tests.conftest import free_port
 
 from . import loopback
 
-CHROMIUM = "/usr/bin/chromium"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 #: Where the screenshots go: a temporary folder, unless ``make screenshots`` asks for
 #: docs/screenshots (SCREENSHOTS_DIR): running the tests never touches tracked files.
 SCREENSHOTS_ENV = "SCREENSHOTS_DIR"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-quic"]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent: apt-get install chromium"),
-    pytest.mark.skipif(not AXE.exists(), reason="node_modules/axe-core is absent: run npm ci at the repository root"),
-]
+pytestmark = NEEDS_BROWSER
 
 
-class Served:
-    """The feed server and the app, on their own event loop in a thread."""
+class Served(ServedInThread):
+    """The feed server, a crawl of it and the app, on their own event loop in a thread."""
 
     def __init__(self, tmp: Path, *, feeds_up: bool = True):
+        super().__init__()
         self.tmp = tmp
         self.feeds_up = feeds_up  # False: nothing listens where the feeds are (every source fails)
-        self.loop = asyncio.new_event_loop()
         self.feed_port, self.app_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.app_port}"
-        self.runners: list[web.AppRunner] = []
         self.crawl_report: dict[str, Any] = {}
 
-    def start(self) -> None:
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(120)
-
-    async def _start(self) -> None:
+    async def setup(self) -> None:
         feed_base = f"http://127.0.0.1:{self.feed_port}"
         if self.feeds_up:
-            await self._serve(loopback.feed_app([feed_base]), self.feed_port)
+            await self.serve(loopback.feed_app([feed_base]), self.feed_port)
         cfg = loopback.config(feed_base)
         self.store = Store(f"sqlite:///{self.tmp / 'browser.sqlite3'}")
         self.store.upgrade()
+        self.stack.callback(self.store.close)
         self.crawl_report = await loopback.crawl(self.store, cfg)
         self.index = open_index(self.store, self.tmp, clock=utcnow)
+        self.stack.callback(self.index.close)
         await asyncio.to_thread(self.index.sync)
-        await self._serve(create_app(store=self.store, config=cfg, index=self.index), self.app_port)
-
-    async def _serve(self, app: web.Application, port: int) -> None:
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        self.runners.append(runner)
-
-    def stop(self) -> None:
-        async def _stop() -> None:
-            for runner in reversed(self.runners):
-                await runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(_stop(), self.loop).result(30)
-        self.index.close()
-        self.store.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        await self.serve(create_app(store=self.store, config=cfg, index=self.index), self.app_port)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    s = Served(tmp_path_factory.mktemp("browser"))
-    s.start()
-    try:
+    with running(Served(tmp_path_factory.mktemp("browser"))) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The same install, but no feed answers: what a first run behind a broken network looks like."""
-    s = Served(tmp_path_factory.mktemp("browser-failing"), feeds_up=False)
-    s.start()
-    try:
+    with running(Served(tmp_path_factory.mktemp("browser-failing"), feeds_up=False)) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -120,55 +83,8 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-class Watch:
-    """Console errors, dialogs and foreign requests of one page."""
-
-    def __init__(self, page: Any, app_port: int):
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.foreign: list[str] = []
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("dialog", self._dialog)
-
-        def route(r: Any) -> None:
-            parts = urlsplit(r.request.url)
-            if parts.scheme in ("data", "about", "blob") or parts.netloc == f"127.0.0.1:{app_port}":
-                r.continue_()
-            else:
-                self.foreign.append(r.request.url)
-                r.abort()
-
-        page.route("**/*", route)
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def assert_clean(self) -> None:
-        assert self.dialogs == [], f"hostile content executed: {self.dialogs}"
-        assert self.foreign == [], f"requests to foreign hosts: {self.foreign}"
-        assert self.errors == [], f"console errors: {self.errors}"
-
-
-def axe(page: Any) -> list[dict[str, Any]]:
-    """Serious and critical axe-core violations (axe is injected over CDP, not as a page script)."""
-    page.evaluate(AXE.read_text())
-    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"] if v["impact"] in ("serious", "critical")
-    ]
+    with chromium() as b:
+        yield b
 
 
 def open_page(browser: Any, served: Served, path: str, *, width: int = 1280, height: int = 900, **ctx: Any) -> tuple[Any, Any, Watch]:

@@ -8,7 +8,6 @@ read without JavaScript, and fit a 300-pixel column. Screenshots go to a tempora
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
@@ -21,16 +20,13 @@ import pytest
 from aiohttp import web
 
 from aggregator.webapp import create_app
+from tests.browser import AXE, NEEDS_BROWSER, chromium, running
 from tests.conftest import free_port
 
 from . import loopback
-from .test_browser import ARGS, AXE, CHROMIUM, Served
+from .test_browser import Served
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent: apt-get install chromium"),
-    pytest.mark.skipif(not AXE.exists(), reason="node_modules/axe-core is absent: run npm ci at the repository root"),
-]
+pytestmark = NEEDS_BROWSER
 
 HOST = "127.0.0.2"  # another loopback address, so another origin (and another site) than the aggregator's
 
@@ -44,17 +40,17 @@ class Sites(Served):
         self.host_base = f"http://{HOST}:{self.host_port}"
         self.pages: dict[str, str] = {}
 
-    async def _start(self) -> None:
+    async def setup(self) -> None:
         feed_base = f"http://127.0.0.1:{self.feed_port}"
-        await self._serve(loopback.feed_app([feed_base]), self.feed_port)
+        await self.serve(loopback.feed_app([feed_base]), self.feed_port)
         cfg = loopback.config(feed_base)
         from aggregator.store import Store
 
         self.store = Store(f"sqlite:///{self.tmp / 'embed.sqlite3'}")
         self.store.upgrade()
+        self.stack.callback(self.store.close)
         self.crawl_report = await loopback.crawl(self.store, cfg)
-        self.index = None
-        await self._serve(create_app(store=self.store, config=cfg, base_url=self.base), self.app_port)
+        await self.serve(create_app(store=self.store, config=cfg, base_url=self.base), self.app_port)
         host = web.Application()
 
         async def page(request: web.Request) -> web.Response:
@@ -63,41 +59,19 @@ class Sites(Served):
             return web.Response(text=self.pages[request.match_info["name"]], content_type="text/html")
 
         host.router.add_get("/{name}", page)
-        runner = web.AppRunner(host)
-        await runner.setup()
-        await web.TCPSite(runner, HOST, self.host_port).start()
-        self.runners.append(runner)
-
-    def stop(self) -> None:
-        async def _stop() -> None:
-            for runner in reversed(self.runners):
-                await runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(_stop(), self.loop).result(30)
-        self.store.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        await self.serve(host, self.host_port, HOST)
 
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
-    s = Sites(tmp_path_factory.mktemp("embed"))
-    s.start()
-    try:
+    with running(Sites(tmp_path_factory.mktemp("embed"))) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def iframe_code(sites: Sites, query: str) -> str:

@@ -14,25 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import urllib.request
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from aiohttp import web
 
 from aggregator import limits
 from aggregator.store import Store
+from tests.browser import CHROMIUM, ServedInThread, Watch, chromium, running
 from tests.building import aggregator_for
 from tests.conftest import FrozenClock, free_port
 from tests.feedserver import FeedServer
 
 from . import hostile_feeds as hostile
-from .test_browser import ARGS, CHROMIUM, Watch
 
 #: Views that list items (a full page of the heaviest items for "pire"), and the others.
 PAGES = {
@@ -57,22 +54,17 @@ DOCUMENTS = {
 TRACKERS = (b"utm_", b"fbclid", b"xtor")
 
 
-class HostileSite:
+class HostileSite(ServedInThread):
     """The feed server, a crawl of it, and the app, on their own event loop in a thread."""
 
     def __init__(self, tmp: Path):
+        super().__init__()
         self.tmp = tmp
-        self.loop = asyncio.new_event_loop()
-        self.stack = AsyncExitStack()
         self.app_port = free_port()
         self.base = f"http://127.0.0.1:{self.app_port}"
         self.report: dict[str, Any] = {}
 
-    def start(self) -> None:
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(300)
-
-    async def _start(self) -> None:
+    async def setup(self) -> None:
         self.server = await self.stack.enter_async_context(FeedServer())
         hostile.serve(self.server)
         self.feeds = self.server.base_url
@@ -83,10 +75,7 @@ class HostileSite:
             aggregator_for(self.store, hostile.config(self.server), data_dir=self.tmp, total_timeout=60.0))
         self.report = (await (await agg.crawler()).crawl(every=True)).as_json()
         await asyncio.to_thread(agg.index().sync)
-        runner = web.AppRunner(agg.web_app())
-        await runner.setup()
-        self.stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, "127.0.0.1", self.app_port).start()
+        await self.serve(agg.web_app(), self.app_port)
 
     def get(self, path: str) -> bytes:
         with urllib.request.urlopen(self.base + path, timeout=120) as response:
@@ -94,19 +83,12 @@ class HostileSite:
             body: bytes = response.read()
             return body
 
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.stack.aclose(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileSite]:
-    s = HostileSite(tmp_path_factory.mktemp("hostile"))
-    s.start()
-    try:
+    with running(HostileSite(tmp_path_factory.mktemp("hostile"))) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def test_every_hostile_source_was_crawled_and_stored_bounded(site: HostileSite) -> None:
@@ -154,14 +136,8 @@ def test_readers_get_the_clean_links(site: HostileSite) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 #: The navigation's and every asset's decoded body, in bytes (all same-origin).
