@@ -29,6 +29,7 @@ import yaml
 from .errors import ConfigError, ConfigErrors
 from .model import (
     SOURCE_KINDS,
+    ActivityPubConfig,
     BlueskyCollectionDef,
     BlueskyFeedConfig,
     BlueskyFeedDef,
@@ -46,18 +47,19 @@ from .sources import slugify
 
 SOURCE_KEYS = {
     "name", "slug", "kind", "url", "account", "handle", "language", "tags", "relay",
-    "description", "website", "mastodon", "bluesky", "template",
+    "description", "website", "mastodon", "bluesky", "template", "actor",
 }
 SETTINGS_KEYS = {"user_agent", "min_interval", "max_interval", "bluesky_appview", "per_host_delay"}
 RELAY_KEYS = {"mastodon", "bluesky", "template", "hashtags", "max_posts_per_hour", "backlog", "max_attempts"}
 MASTODON_KEYS = {"api_base_url", "visibility"}
 BLUESKY_KEYS = {"service", "appview"}
 DIGEST_KEYS = {"from", "send_at", "timezone", "list_address", "group_by", "max_per_hour", "unsubscribe_address"}
+ACTIVITYPUB_KEYS = {"username", "name", "summary", "avatar", "blocked_domains"}
 BLUESKY_FEED_KEYS = {"feeds", "list", "starter_pack", "plc", "sync_every"}
 BLUESKY_FEED_DEF_KEYS = {"short_name", "display_name", "description", "avatar", "tags", "languages", "sources"}
 BLUESKY_LIST_KEYS = {"name", "description", "avatar"}
 BLUESKY_STARTER_PACK_KEYS = {"name", "description"}
-TOP_KEYS = {"sources", "settings", "relay", "digest", "bluesky_feed"}
+TOP_KEYS = {"sources", "settings", "relay", "digest", "bluesky_feed", "activitypub"}
 
 _ACCOUNT_RE = re.compile(r"^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+(:\d+)?$")
 _HANDLE_RE = re.compile(r"^@?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
@@ -65,6 +67,8 @@ _LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
 _DURATION_UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 #: A feed's short name is its record key and the end of its bsky.app URL (Bluesky's own
 #: tools allow 15 characters).
 _SHORT_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,13}[a-z0-9])?$")
@@ -241,6 +245,16 @@ def _source(ctx: _Ctx, node: yaml.Node, index: int) -> SourceConfig | None:
             ctx.add(fields["account"][1], f"{base}.account", 'expected "@user@instance"')
         elif account is not None:
             account = "@" + account.lstrip("@")
+    actor = get("actor", _url)
+    if "actor" in fields and kind != "activitypub":
+        ctx.add(fields["actor"][1], f"{base}.actor", "actor: is for sources of kind activitypub")
+    if kind == "activitypub":
+        if ("actor" in fields) == ("account" in fields):
+            ctx.add(node, f"{base}.actor", 'an activitypub source needs actor: (an actor URL) or account: "@user@host", not both')
+        elif account is not None and not _ACCOUNT_RE.match(account):
+            ctx.add(fields["account"][1], f"{base}.account", 'expected "@user@host"')
+        elif account is not None:
+            account = "@" + account.lstrip("@")
     if kind == "bluesky":
         if "handle" not in fields:
             ctx.missing(node, "handle", f"{base}.handle", "a bluesky source needs a handle such as name.bsky.social")
@@ -274,6 +288,7 @@ def _source(ctx: _Ctx, node: yaml.Node, index: int) -> SourceConfig | None:
         kind=cast(SourceKind, kind),
         url=url,
         account=account,
+        actor=actor,
         handle=handle,
         relay=True if relay is None else relay,
         **values,
@@ -504,6 +519,33 @@ def _bluesky_feed(ctx: _Ctx, node: yaml.Node, slugs: set[str]) -> BlueskyFeedCon
     return BlueskyFeedConfig(**values)
 
 
+def _activitypub(ctx: _Ctx, node: yaml.Node) -> ActivityPubConfig:
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return ActivityPubConfig()  # "activitypub:" alone turns the actor on with the defaults
+    fields = _mapping(ctx, node, "activitypub", ACTIVITYPUB_KEYS)
+    values: dict[str, Any] = {}
+    if "username" in fields:
+        username = _string(ctx, fields["username"][1], "activitypub.username")
+        if not _USERNAME_RE.match(username):
+            raise ctx.error(fields["username"][1], "activitypub.username", "use 1 to 30 letters, digits or _")
+        values["username"] = username
+    if "name" in fields:
+        values["name"] = _string(ctx, fields["name"][1], "activitypub.name")
+    if "summary" in fields:
+        values["summary"] = _string(ctx, fields["summary"][1], "activitypub.summary")
+    if "avatar" in fields:
+        values["avatar"] = _url(ctx, fields["avatar"][1], "activitypub.avatar")
+    if "blocked_domains" in fields:
+        domains = []
+        for item in _string_list(ctx, fields["blocked_domains"][1], "activitypub.blocked_domains"):
+            domain = item.lower().strip().removeprefix("*.").strip(".")
+            if not _DOMAIN_RE.match(domain):
+                raise ctx.error(fields["blocked_domains"][1], "activitypub.blocked_domains", f"expected domain names such as spam.example, got {item!r}")
+            domains.append(domain)
+        values["blocked_domains"] = tuple(dict.fromkeys(domains))
+    return ActivityPubConfig(**values)
+
+
 def parse_config(text: str, file: str = "sources.yaml") -> Config:
     """Validate the text of a ``sources.yaml``.
 
@@ -557,12 +599,13 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
     digest = ctx.attempt(lambda: _digest(ctx, fields["digest"][1])) if "digest" in fields else None
     bluesky_feed = (ctx.attempt(lambda: _bluesky_feed(ctx, fields["bluesky_feed"][1], set(seen)))
                     if "bluesky_feed" in fields else None)
+    activitypub = ctx.attempt(lambda: _activitypub(ctx, fields["activitypub"][1])) if "activitypub" in fields else None
     if ctx.errors:
         errors = sorted(ctx.errors, key=lambda e: e.line or 0)
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
     return Config(
         sources=tuple(sources), settings=settings or CrawlSettings(), relay=relay or RelayConfig(), path=file,
-        digest=digest, bluesky_feed=bluesky_feed, warnings=tuple(warnings),
+        digest=digest, bluesky_feed=bluesky_feed, warnings=tuple(warnings), activitypub=activitypub,
     )
 
 
@@ -631,6 +674,10 @@ def reloadable(running: Config, new: Config) -> tuple[Config, ConfigChange]:
         restart.append("relay")
     if running.digest != new.digest:
         restart.append("digest")
+    if running.bluesky_feed != new.bluesky_feed:
+        restart.append("bluesky_feed")
+    if running.activitypub != new.activitypub:
+        restart.append("activitypub")
     change = ConfigChange(
         added=tuple(slug for slug in now if slug not in old),
         removed=tuple(slug for slug in old if slug not in now),
@@ -644,5 +691,6 @@ def reloadable(running: Config, new: Config) -> tuple[Config, ConfigChange]:
             "min_interval": new.settings.min_interval, "max_interval": new.settings.max_interval,
         }),
         relay=running.relay, path=new.path, digest=running.digest, warnings=new.warnings,
+        bluesky_feed=running.bluesky_feed, activitypub=running.activitypub,
     )
     return applied, change

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from .activitypub.delivery import FanoutSettings
+    from .fediverse.federation import Federation
     from .feedgen import Publisher
     from .relay.bluesky_session import BlueskySession
 
@@ -86,6 +88,7 @@ class Tuning:
     crawl_owner: str | None = None
     rng: random.Random = field(default_factory=random.Random)
     page_cache_seconds: float = PAGE_CACHE_SECONDS
+    fanout: FanoutSettings | None = None  # the ActivityPub fan-out's back-off, spread, staleness
     suggest_check_seconds: float = CHECK_SECONDS
 
 
@@ -105,6 +108,7 @@ class Aggregator:
         self._crawler: Crawler | None = None
         self._retriever: Retriever | None = None
         self._targets: dict[str, Target] | None = None
+        self._federation: Federation | None = None
         self._mail: SmtpTransport | None = None
         self._bluesky_session: BlueskySession | None = None
         self._identity_http: HttpClient | None = None
@@ -144,8 +148,11 @@ class Aggregator:
     # -- crawling -------------------------------------------------------------------
 
     def relay_policy(self) -> RelayPolicy:
-        """Where the write path queues new items, and the backlog window."""
-        return RelayPolicy(targets=self.config.relay.targets(), backlog=timedelta(seconds=self.config.relay.backlog))
+        """Where the write path queues new items, and the backlog window (ActivityPub also
+        mirrors edits and deletions)."""
+        ap = ("activitypub",) if self.activitypub_enabled() else ()
+        return RelayPolicy(targets=self.config.relay.targets() + ap, backlog=timedelta(seconds=self.config.relay.backlog),
+                           synced=ap)
 
     async def http(self) -> HttpClient:
         """The crawler's HTTP client: every download of sources goes through it."""
@@ -177,7 +184,8 @@ class Aggregator:
     async def retriever(self) -> Retriever:
         """Fetch + parse of one source, over the crawler's client and pool (the crawler, suggestions)."""
         if self._retriever is None:
-            self._retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings)
+            follows = self.federation().follows if self.activitypub_enabled() else None
+            self._retriever = Retriever(await self.http(), await self.parse_pool(), self.config.settings, follows=follows)
         return self._retriever
 
     async def crawler(self) -> Crawler:
@@ -191,8 +199,9 @@ class Aggregator:
     # -- relaying -------------------------------------------------------------------
 
     def relay_targets_enabled(self) -> tuple[str, ...]:
-        """Targets both configured (``relay:``) and credentialed (environment)."""
-        return enabled_targets(self.config.relay, self.settings.credentials)
+        """Targets both configured (``relay:``) and credentialed (environment), and ActivityPub."""
+        ap = ("activitypub",) if self.activitypub_enabled() else ()
+        return enabled_targets(self.config.relay, self.settings.credentials) + ap
 
     async def card_http(self) -> HttpClient:
         """A client for link cards (article pages, thumbnails): smaller bodies, shorter waits."""
@@ -218,7 +227,14 @@ class Aggregator:
             targets: dict[str, Target] = {}
             relay, credentials = self.config.relay, self.settings.credentials
             for name in self.relay_targets_enabled():
-                if name == "mastodon":
+                if name == "activitypub":
+                    from .relay.activitypub import ActivityPubTarget
+
+                    fed = self.federation()
+                    targets[name] = ActivityPubTarget(urls=fed.urls, log_=self.store.ap_deliveries,
+                                                      followers=self.store.ap_followers, spread=fed.fanout.spread,
+                                                      wake=fed.fanout.wake.set, clock=self.clock)
+                elif name == "mastodon":
                     from .relay.mastodon import MastodonPoster
 
                     assert relay.mastodon is not None and credentials.mastodon_token
@@ -258,11 +274,12 @@ class Aggregator:
 
     async def relay(self) -> Relay:
         """The delivery loop over the enabled targets (none: it delivers nothing)."""
-        return Relay(self.store, self.config.relay, await self.relay_targets(), clock=self.clock)
+        fanout = self.federation().fanout if self.activitypub_enabled() else None
+        return Relay(self.store, self.config.relay, await self.relay_targets(), clock=self.clock, fanout=fanout)
 
     async def relay_preview(self) -> RelayPreview:
         """The dry run over every configured target, credentialed or not: no poster is built."""
-        return RelayPreview(self.store, self.config.relay, self.config.relay.targets(),
+        return RelayPreview(self.store, self.config.relay, self.relay_policy().targets,
                             http=await self.card_http(), clock=self.clock)
 
     def relay_lock(self) -> LeaderLock:
@@ -396,12 +413,48 @@ class Aggregator:
 
         return self.store.leader_lock(BLUESKY_FEED_LOCK)
 
+    # -- the fediverse (docs/activitypub.md) ------------------------------------------
+
+    def activitypub_enabled(self) -> bool:
+        """The ``activitypub:`` section is present and the public base URL is known."""
+        return self.config.activitypub is not None and self.settings.base_url is not None
+
+    def check_activitypub(self) -> None:
+        """``serve`` and ``run`` refuse an actor without the base URL its ids are built from."""
+        if self.config.activitypub is not None and self.settings.base_url is None:
+            raise ConfigError("the activitypub: section needs AGGREGATOR_BASE_URL (every id of the actor is built from it)",
+                              file="environment", field="AGGREGATOR_BASE_URL")
+
+    def federation(self) -> Federation:
+        """Our actor's parts (keys, transport, inbox, handler, follows, fan-out); built once."""
+        if self._federation is None:
+            self.check_activitypub()
+            assert self.settings.base_url is not None and self.config.activitypub is not None
+            from .fediverse.federation import build_federation
+
+            self._federation = build_federation(
+                store=self.store, config=self.config, base_url=self.settings.base_url,
+                allow_private=self.settings.allow_private_networks, policy=self.relay_policy(), clock=self.clock,
+                rng=self.tuning.rng, fanout=self.tuning.fanout,
+            )
+            self._stack.push_async_callback(self._federation.close)
+            self._federation.purge_blocked()
+        return self._federation
+
+    async def sync_follows(self) -> int:
+        """Undo the follows of ``activitypub`` sources that left ``sources.yaml`` (``crawl``, ``run``)."""
+        if not self.activitypub_enabled():
+            return 0
+        configured = {s.slug: s.actor for s in self.config.sources if s.kind == "activitypub"}
+        return await self.federation().follows.prune(configured)
+
     # -- the web --------------------------------------------------------------------
 
     def web_app(self, *, with_index: bool = True) -> web.Application:
         """The readers' web application over this store and index, with ``/suggest`` mounted, the
-        newsletter's pages when the ``digest:`` section is present, and the feed generator's
-        routes when ``bluesky_feed:`` is."""
+        newsletter's pages when the ``digest:`` section is present, the feed generator's
+        routes when ``bluesky_feed:`` is, and the ActivityPub actor's when ``activitypub:`` is."""
+        self.check_activitypub()
         app = create_app(
             store=self.store, config=self.config, index=self.index() if with_index else None, clock=self.clock,
             cache_seconds=self.tuning.page_cache_seconds, base_url=self.settings.base_url,
@@ -427,6 +480,10 @@ class Aggregator:
                 generator=FeedGenerator(did, self.config.bluesky_feed), base_url=self.settings.base_url,
                 store=self.store, auth=ServiceAuth(did, keys, self.clock),
             ))
+        if self.activitypub_enabled():
+            from .fediverse import routes as fediverse_routes
+
+            fediverse_routes.setup(app, self.federation())
         return app
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Literal
 
-SourceKind = Literal["feed", "site", "mastodon", "bluesky"]
-SOURCE_KINDS: tuple[str, ...] = ("feed", "site", "mastodon", "bluesky")
+SourceKind = Literal["feed", "site", "mastodon", "bluesky", "activitypub"]
+SOURCE_KINDS: tuple[str, ...] = ("feed", "site", "mastodon", "bluesky", "activitypub")
+#: Kinds whose items are pushed to us (an ActivityPub actor we follow), not fetched.
+PUSHED_KINDS: tuple[str, ...] = ("activitypub",)
 
 #: What an entry is, as far as relaying and the river care.
 #: ``article``: a web article; ``post``: the account's own fediverse post;
@@ -36,7 +38,8 @@ class SourceConfig:
     name: str
     kind: SourceKind
     url: str | None = None  # feed or site URL; the profile URL for fediverse kinds
-    account: str | None = None  # "@user@instance" for mastodon
+    account: str | None = None  # "@user@instance" for mastodon and activitypub
+    actor: str | None = None  # an ActivityPub actor URL, for activitypub (or account:)
     handle: str | None = None  # "name.bsky.social" for bluesky
     language: str | None = None
     tags: tuple[str, ...] = ()
@@ -94,6 +97,21 @@ class RelayConfig:
         if self.bluesky is not None:
             names.append("bluesky")
         return tuple(names)
+
+
+@dataclass(frozen=True)
+class ActivityPubConfig:
+    """The ``activitypub:`` section: the aggregator's own followable actor (docs/activitypub.md).
+
+    Present, with ``AGGREGATOR_BASE_URL`` set, it turns the actor on: routes, the inbox, the
+    ``activitypub`` relay target and the ``activitypub`` sources.
+    """
+
+    username: str = "relay"
+    name: str | None = None  # display name; default: the username
+    summary: str = ""  # plain text, shown on the profile
+    avatar: str | None = None  # an image URL
+    blocked_domains: tuple[str, ...] = ()  # lower-case; a domain blocks its subdomains
 
 
 DigestGrouping = Literal["source", "tag"]
@@ -230,6 +248,7 @@ class Config:
     bluesky_feed: BlueskyFeedConfig | None = None  # None: no feed generator, list or starter pack
     #: Valid but doubtful (two sources with one URL): commands print them, ``run`` logs them.
     warnings: tuple[str, ...] = ()
+    activitypub: ActivityPubConfig | None = None  # None: no ActivityPub actor
 
 
 @dataclass(frozen=True)

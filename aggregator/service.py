@@ -225,6 +225,7 @@ async def run_everything(agg: Aggregator, host: str, port: int, stop: asyncio.Ev
     """``aggregator run``: crawling on schedule, the index, the web and the relay."""
     runner = await start_web(agg, host, port)
     try:
+        await sync_follows(agg)
         crawler = await agg.crawler()
         loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             "crawler": lambda: crawler.run_forever(stop),
@@ -264,8 +265,20 @@ async def serve(agg: Aggregator, host: str, port: int, stop: asyncio.Event) -> N
         await runner.cleanup()
 
 
+async def sync_follows(agg: Aggregator) -> None:
+    """Undo the follows of removed ``activitypub`` sources; a failure waits for the next start."""
+    try:
+        undone = await agg.sync_follows()
+    except AggregatorError as exc:
+        log.warning("activitypub.unfollow_failed", error=str(exc))
+        return
+    if undone:
+        log.info("activitypub.unfollowed", follows=undone)
+
+
 async def crawl_forever(agg: Aggregator, stop: asyncio.Event) -> None:
     """``aggregator crawl``: a crawler worker, keeping the index up to date beside it."""
+    await sync_follows(agg)
     crawler = await agg.crawler()
     await supervise(stop, {
         "crawler": lambda: crawler.run_forever(stop),

@@ -67,23 +67,41 @@ def health_json(state: SourceState | None) -> dict[str, Any]:
 
 
 def source_json(
-    source: SourceConfig, state: SourceState | None, relay: Mapping[str, Any] | None = None
+    source: SourceConfig, state: SourceState | None, relay: Mapping[str, Any] | None = None,
+    follow: str | None = None,
 ) -> dict[str, Any]:
     """One line of ``aggregator sources --json``; ``relay`` is added when an outbox exists.
 
     ``url`` is where the source is read from now (after permanent redirects), or its
-    account or handle for fediverse sources.
+    account, handle or actor for fediverse sources. An ``activitypub`` source also says
+    where our Follow stands: ``follow`` is ``pending``, ``accepted``, ``rejected`` or null
+    (not sent yet).
     """
     row: dict[str, Any] = {
         "slug": source.slug,
         "name": source.name,
         "kind": source.kind,
-        "url": (state.url if state and state.url else None) or source.url or source.account or source.handle,
+        "url": (state.url if state and state.url else None) or source.url or source.account or source.handle
+        or source.actor,
         **health_json(state),
     }
+    if source.kind == "activitypub":
+        row["follow"] = follow
     if relay is not None:
         row["relay"] = dict(relay)
     return row
+
+
+def with_deliveries(
+    relay: Mapping[str, Mapping[str, Any]], deliveries: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The outbox status by source and target, with the ActivityPub fan-out's counts added as
+    ``relay.activitypub.deliveries`` (``{"delivered", "pending", "failed", "last_error"}``)."""
+    out = {slug: {target: dict(status) for target, status in targets.items()} for slug, targets in relay.items()}
+    for slug, counts in deliveries.items():
+        target = out.setdefault(slug, {}).setdefault("activitypub", {})
+        target["deliveries"] = dict(counts)
+    return out
 
 
 def api_source_json(source: SourceConfig, state: SourceState | None) -> dict[str, Any]:

@@ -15,19 +15,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from .. import logs
 from ..model import Clock, utcnow
-from . import documents
+from . import activities
 from .documents import Document, Urls
 from .inbox import Accepted
 from .remote import RemoteActor, domain_of, id_of, origin_of
 
-log = logging.getLogger(__name__)
+log = logs.get("aggregator.activitypub.handlers")
 
 FollowingState = Literal["pending", "accepted", "rejected"]
 PostAction = Literal["create", "update", "delete", "announce"]
@@ -215,9 +215,9 @@ class ActivityHandler:
             outcome = await self._post(kind.lower(), activity, actor)  # type: ignore[arg-type]
         else:
             outcome = Outcome("ignored", f"type_{kind}")
-        log.info("activitypub.inbox", extra={"fields": {
-            "type": kind, "actor": actor, "action": outcome.action, "reason": outcome.reason,
-        }})
+        # What changed something is worth a line; the ignored traffic of a busy inbox is not.
+        said = log.debug if outcome.action == "ignored" else log.info
+        said("activitypub.inbox", type=kind, actor=actor, action=outcome.action, reason=outcome.reason)
         return outcome
 
     async def _follow(self, activity: Mapping[str, Any], actor: str) -> Outcome:
@@ -228,7 +228,7 @@ class ActivityHandler:
             local_actor=self.local_actor, actor_id=remote.id, inbox=remote.inbox,
             shared_inbox=remote.shared_inbox, follow_id=str(activity["id"]),
         )
-        await self.send(remote.inbox, documents.accept(self.urls, activity))
+        await self.send(remote.inbox, activities.accept(self.urls, activity))
         return Outcome("follower_added", "new" if new else "again")
 
     def _undo(self, activity: Mapping[str, Any], actor: str) -> Outcome:

@@ -28,7 +28,7 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -49,6 +49,7 @@ from ..errors import (
     UnknownKeyError,
 )
 from ..model import Clock, utcnow
+from .batching import GroupCommit
 from .remote import domain_of, id_of, origin_of
 from .signatures import DEFAULT_WINDOW, KeyResolver, Message, Scheme, parse_cavage, verify
 
@@ -91,6 +92,7 @@ class Accepted:
     key_id: str
     scheme: Scheme
     duplicate: bool = False
+    replay_keys: tuple[str, ...] = ()  # what the replay guard remembered for it (``Inbox.forget``)
 
     @property
     def type(self) -> str:
@@ -107,8 +109,12 @@ class Accepted:
 class ReplayGuard(Protocol):
     """Remembers keys (activity ids, signatures) until they expire."""
 
-    def remember(self, key: str, expires: datetime) -> bool:
-        """Record ``key``; True when it was not known yet (False: a replay)."""
+    async def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
+        """Record each key until its expiry; True for a key not known yet (False: a replay)."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Drop ``key`` (handling failed, so the sender's retry is not a replay)."""
         ...
 
 
@@ -130,6 +136,35 @@ class MemoryReplayGuard:
         while len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
         return True
+
+    async def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
+        return [self.remember(key, expires) for key, expires in keys]
+
+    def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
+
+
+class SeenKeys(Protocol):
+    """A store of remembered keys (``Store.ap_seen``): synchronous, one transaction per call."""
+
+    def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]: ...
+
+    def forget(self, key: str) -> None: ...
+
+
+class StoredReplayGuard:
+    """The :class:`ReplayGuard` over the database: what concurrent requests remember is
+    written in one transaction (``batching.GroupCommit``), in a thread."""
+
+    def __init__(self, seen: SeenKeys):
+        self.seen = seen
+        self.commits: GroupCommit[tuple[str, datetime], bool] = GroupCommit(seen.remember_all)
+
+    async def remember_all(self, keys: Sequence[tuple[str, datetime]]) -> list[bool]:
+        return await self.commits.submit(keys)
+
+    def forget(self, key: str) -> None:
+        self.seen.forget(key)
 
 
 class RateLimiter:
@@ -258,13 +293,25 @@ class Inbox:
         if origin_of(str(activity["id"])) != origin_of(actor):
             raise UnauthenticatedActivityError("the activity id is not on the actor's origin", reason="foreign_id")
         expires = now + timedelta(seconds=self.settings.remember)
-        signature = message.header("signature") or ""
-        new_signature = self.replay.remember("sig:" + hashlib.sha256(signature.encode()).hexdigest(), now + timedelta(seconds=2 * self.settings.window))
-        new_id = self.replay.remember("id:" + hashlib.sha256(str(activity["id"]).encode()).hexdigest(), expires)
+        keys = _replay_keys(message, activity)
+        new_signature, new_id = await self.replay.remember_all(
+            [(keys[0], now + timedelta(seconds=2 * self.settings.window)), (keys[1], expires)])
         return Accepted(
             activity=activity, actor=actor, key_id=verified.key.key_id, scheme=verified.scheme,
-            duplicate=not (new_signature and new_id),
+            duplicate=not (new_signature and new_id), replay_keys=keys if new_signature and new_id else (),
         )
+
+    def forget(self, accepted: Accepted) -> None:
+        """Handling ``accepted`` failed (say, the follower's actor could not be fetched): let
+        the sender's retry through instead of taking it for a replay."""
+        for key in accepted.replay_keys:
+            self.replay.forget(key)
+
+
+def _replay_keys(message: Message, activity: Mapping[str, Any]) -> tuple[str, str]:
+    signature = message.header("signature") or ""
+    return ("sig:" + hashlib.sha256(signature.encode()).hexdigest(),
+            "id:" + hashlib.sha256(str(activity["id"]).encode()).hexdigest())
 
 
 def parse_activity(body: bytes) -> dict[str, Any]:

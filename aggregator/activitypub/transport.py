@@ -19,7 +19,6 @@ Errors are :class:`~aggregator.errors.TemporaryRemoteError` (network, timeout, 4
 from __future__ import annotations
 
 import json
-import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,13 +30,14 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
+from .. import logs
 from ..errors import FetchError, PermanentRemoteError, TemporaryRemoteError
 from ..fetch.guard import AddressPolicy, GuardedResolver
 from ..model import Clock, utcnow
 from . import signatures
 from .signatures import Scheme
 
-log = logging.getLogger(__name__)
+log = logs.get("aggregator.activitypub.transport")
 
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 CONTENT_TYPE = "application/activity+json"
@@ -194,9 +194,9 @@ class Transport:
         base = {"Content-Type": CONTENT_TYPE, "Accept": ACCEPT}
         status, headers, data, scheme, knocks = await self._knock("POST", inbox, base, body)
         if not 200 <= status < 300:
-            log.info("activitypub.deliver_failed", extra={"fields": {"inbox": inbox, "status": status, "scheme": scheme}})
+            log.info("activitypub.deliver_failed", inbox=inbox, status=status, scheme=scheme)
             self._raise_for(inbox, status, headers, data)
-        log.debug("activitypub.delivered", extra={"fields": {"inbox": inbox, "status": status, "scheme": scheme, "knocks": knocks}})
+        log.debug("activitypub.delivered", inbox=inbox, status=status, scheme=scheme, knocks=knocks)
         return Delivered(url=inbox, status=status, scheme=scheme, knocks=knocks)
 
     async def get(self, url: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ..settings import Settings, load_settings
 from . import (
     bluesky,
     crawl,
+    fediverse,
     maintenance,
     newsletter,
     operations,
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     # A command that keeps running (a service) says so: it logs differently (see log_rule).
     parser.set_defaults(long_running=lambda args: False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serving, crawl, reading, sources, relaying, bluesky, newsletter, suggestions, maintenance, operations):
+    for module in (serving, crawl, reading, sources, relaying, bluesky, newsletter, suggestions, maintenance, operations, fediverse):
         module.add_parsers(sub)
     return parser
 

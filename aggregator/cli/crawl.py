@@ -31,6 +31,7 @@ async def cmd_crawl(settings: Settings, args: argparse.Namespace) -> int:
             async with service.stop_on_signals() as stop:
                 await service.crawl_forever(agg, stop)
             return 0
+        await service.sync_follows(agg)
         crawler = await agg.crawler()
         if args.json:  # the summary counts failures; the log (stderr) names them
             report = await crawler.crawl(slugs=args.source or None, every=args.all)

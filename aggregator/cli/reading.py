@@ -61,7 +61,7 @@ async def cmd_items(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
     """The operator's delete: hidden from the river, search and relay; never crawled back."""
     async with make_aggregator(settings) as agg:
-        count = agg.store.entries.mark_deleted(args.ids, now=agg.clock())
+        count = agg.store.entries.mark_deleted(args.ids, now=agg.clock(), synced=agg.relay_policy().synced)
     print(f"deleted {count} item(s)")
     return 0 if count == len(set(args.ids)) else 1
 

@@ -50,13 +50,13 @@ async def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
     if args.queue_recent and args.retry_failed:
         print("relay: --queue-recent and --retry-failed are separate steps; run one, then the other", file=sys.stderr)
         return 2
-    configured = settings.config.relay.targets()
     async with make_aggregator(settings) as agg:
+        configured = agg.relay_policy().targets  # relay: targets, and the ActivityPub actor when it is on
         if args.retry_failed:
             return await _retry_failed(agg, args)
         if not configured:
             print(f"relay: no target is configured: add a relay: section to {settings.config_path} "
-                  f"(see {GUIDE})", file=sys.stderr)
+                  f"(see {GUIDE}), or an activitypub: section with AGGREGATOR_BASE_URL", file=sys.stderr)
             return 2
         if args.queue_recent:
             return await _queue_recent(agg, args)
@@ -65,7 +65,8 @@ async def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
         if not agg.relay_targets_enabled():
             print(
                 "relay: no target is both configured (relay: in sources.yaml) and credentialed "
-                "(MASTODON_ACCESS_TOKEN, or BLUESKY_HANDLE and BLUESKY_APP_PASSWORD); "
+                "(MASTODON_ACCESS_TOKEN, or BLUESKY_HANDLE and BLUESKY_APP_PASSWORD), "
+                "and no ActivityPub actor (activitypub: in sources.yaml with AGGREGATOR_BASE_URL); "
                 f"`aggregator relay --dry-run` shows what would be posted without them ({GUIDE})",
                 file=sys.stderr,
             )

@@ -16,7 +16,7 @@ from ..errors import ConfigError, FetchError, ParseError, UsageError
 from ..factory import make_aggregator
 from ..model import SourceConfig
 from ..settings import Settings
-from ..shapes import source_json
+from ..shapes import source_json, with_deliveries
 from ..sources import slugify, sources_to_yaml
 from .checks import check_slugs
 
@@ -44,9 +44,11 @@ def add_parsers(sub: Any) -> None:
 async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
     async with make_aggregator(settings) as agg:
         states = {s.slug: s for s in agg.store.sources.states()}
-        relay = agg.store.outbox.status_by_source()
+        relay = with_deliveries(agg.store.outbox.status_by_source(), agg.store.ap_deliveries.status_by_source())
+        follows = {f.source: f.state for f in agg.store.ap_following.all() if f.source}
     for source in settings.config.sources:
-        row = source_json(source, states.get(source.slug), relay.get(source.slug, {}) if relay else None)
+        row = source_json(source, states.get(source.slug), relay.get(source.slug, {}) if relay else None,
+                          follow=follows.get(source.slug))
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
         else:

@@ -336,6 +336,7 @@ FIXES = {
     "mastodon": ("create a new access token with the scopes write:statuses read:accounts read:statuses read:search "
                  f"({GUIDE_RELAY})"),
     "bluesky": f"check BLUESKY_HANDLE and make a new app password ({GUIDE_RELAY})",
+    "activitypub": "check the database and the activitypub: section (docs/activitypub.md)",
 }
 
 

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from .. import logs
 from ..errors import AggregatorError, RelayError
@@ -32,6 +32,15 @@ def backoff(attempts: int) -> float:
     return float(min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1)))
 
 
+class FanOut(Protocol):
+    """The ActivityPub fan-out (``activitypub/delivery.py``): what the ``activitypub`` target
+    published is delivered to follower inboxes on its own schedule, by the same leader."""
+
+    async def run_once(self) -> list[dict[str, Any]]: ...
+
+    async def run_forever(self, stop: asyncio.Event) -> None: ...
+
+
 class Relay:
     """Pulls due outbox rows and delivers them; one instance per process."""
 
@@ -42,28 +51,39 @@ class Relay:
         targets: Mapping[str, Target],
         *,
         clock: Clock = utcnow,
+        fanout: FanOut | None = None,
     ):
         """
         Args:
             targets: the enabled targets by name (``relay.targets.enabled_targets``), built
                 and closed by the factory.
+            fanout: delivers what the ``activitypub`` target publishes (with that target).
         """
         self.store = store
         self.config = config
         self.posters = dict(targets)
         self.targets = tuple(targets)
         self.clock = clock
+        self.fanout = fanout
 
     def _poster(self, name: str) -> Target:
         return self.posters[name]
 
     # -- the loop -----------------------------------------------------------------------
 
-    async def run_once(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+    async def run_once(self, *, limit: int | None = None, fan_out: bool = True) -> list[dict[str, Any]]:
         """Deliver the due rows once; one report per row handled.
 
         What would be posted without posting it is ``relay/preview.py`` (``--dry-run``).
+        ``fan_out`` also delivers what the ActivityPub target published (``relay --once``),
+        one report per delivery.
         """
+        reports = await self._outbox_round(limit=limit)
+        if fan_out and self.fanout is not None:
+            reports.extend(await self.fanout.run_once())
+        return reports
+
+    async def _outbox_round(self, *, limit: int | None) -> list[dict[str, Any]]:
         if not self.targets:
             return []
         batch = await load_round(self.store, self.config, self.targets, self.clock(), limit=limit)
@@ -132,13 +152,24 @@ class Relay:
         return report(claimed, job, state="pending", error=error, attempts=claimed.attempts)
 
     async def run_forever(self, stop: asyncio.Event, *, interval: float = 30.0) -> None:
-        """Deliver every ``interval`` seconds until ``stop`` is set; errors are logged, not fatal."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except AggregatorError as exc:  # the store or a target is down: try again later
-                log.warning("relay.round_failed", error=exc)
-            await pause(stop, interval)
+        """Deliver every ``interval`` seconds until ``stop`` is set; errors are logged, not fatal.
+
+        The ActivityPub fan-out runs beside it on its own, shorter schedule (an ``Accept``
+        should reach a new follower within seconds).
+        """
+        fanning = asyncio.create_task(self.fanout.run_forever(stop)) if self.fanout is not None else None
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once(fan_out=False)
+                except AggregatorError as exc:  # the store or a target is down: try again later
+                    log.warning("relay.round_failed", error=exc)
+                await pause(stop, interval)
+        finally:
+            if fanning is not None:
+                await asyncio.wait([fanning], timeout=10.0)
+                fanning.cancel()
+                await asyncio.gather(fanning, return_exceptions=True)
 
 
 @dataclass

@@ -10,7 +10,11 @@ from ..model import RelayConfig, SourceConfig, StoredEntry
 from .format import Post, PostInput, format_bluesky, format_mastodon, hashtags
 from .ids import idempotency_key, item_tid
 
-Action = Literal["post", "boost", "repost", "skip"]
+Action = Literal["post", "boost", "repost", "skip", "delete"]
+
+#: The target that mirrors edits and deletions (``relay/activitypub.py``): a deleted entry
+#: is a "delete" job there (withdraw what was published), not a skip.
+ACTIVITYPUB = "activitypub"
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class Job:
     idempotency_key: str = ""  # Mastodon Idempotency-Key
     created: datetime | None = None  # when the item entered the outbox
     reason: str = ""  # why a row is skipped
+    published: datetime | None = None  # the entry's dates (ActivityPub Notes carry them)
+    updated: datetime | None = None
+    hashtags: tuple[str, ...] = ()  # hashtag bodies, without '#'
 
     @property
     def text(self) -> str:
@@ -63,12 +70,18 @@ def plan(
     Native posts are boosted, never copied: a Mastodon status is reblogged on Mastodon and
     a Bluesky post reposted on Bluesky; across networks (and for articles) it is a link post.
     """
+    if entry is not None and entry.deleted and target == ACTIVITYPUB:
+        return Job(row_id, entry.id, entry.source, target, "delete", created=created, native_uri=entry.native_uri)
     if entry is None or entry.deleted:
         return Job(row_id, entry.id if entry else 0, entry.source if entry else "", target, "skip",
                    reason="the entry was deleted")
-    base = Job(row_id, entry.id, entry.source, target, "skip", created=created)
+    base = Job(row_id, entry.id, entry.source, target, "skip", created=created, published=entry.published,
+               updated=entry.updated)
     rkey = item_tid(entry.id, target, created)
     network = native_network(entry)
+    if network == "mastodon" and target == ACTIVITYPUB:
+        # A fediverse post (a Mastodon status, a followed actor's Note) is announced.
+        return replace(base, action="boost", native_uri=entry.native_uri, url=entry.url)
     if network == target == "mastodon":
         return replace(base, action="boost", native_uri=entry.native_uri, url=entry.url, rkey=rkey)
     if network == target == "bluesky" and entry.native_cid:
@@ -86,8 +99,9 @@ def plan(
     template = (source.template if source and source.template else None) or config.template
     data = PostInput(title=title, url=url, source=name, summary=summary, hashtags=tags,
                      language=entry.language or (source.language if source else None))
-    post = format_mastodon(data, template) if target == "mastodon" else format_bluesky(data, template)
+    # ActivityPub Notes are shown by Mastodon: its limits fit them too.
+    post = format_bluesky(data, template) if target == "bluesky" else format_mastodon(data, template)
     return replace(
         base, action="post", post=post, url=url, title=entry.title or title, description=entry.text,
-        image=entry.image, rkey=rkey, idempotency_key=idempotency_key(entry.id, target, created),
+        image=entry.image, rkey=rkey, idempotency_key=idempotency_key(entry.id, target, created), hashtags=tags,
     )

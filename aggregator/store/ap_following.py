@@ -90,3 +90,13 @@ class FollowingRepo:
             query = query.where(FO.c.local_actor == local_actor)
         with self.db.read() as conn:
             return [_row(r) for r in conn.execute(query)]
+
+    def by_source(self, local_actor: str) -> dict[str, Following]:
+        """The follows that ``activitypub`` sources asked for, by source slug."""
+        return {f.source: f for f in self.all(local_actor) if f.source is not None}
+
+    def touch(self, *, local_actor: str, remote_actor: str) -> None:
+        """Note that the Follow was sent again now (a pending follow is re-sent after a day)."""
+        with self.db.write() as conn:
+            conn.execute(update(FO).where(FO.c.local_actor == local_actor, FO.c.remote_actor == remote_actor)
+                         .values(updated=self.db.clock()))

@@ -64,7 +64,9 @@ class EntryRepo:
                     out[r.guid] = ExistingEntry(r.id, r.content_hash, bool(r.deleted), r.published, r.first_seen)
         return out
 
-    def save(self, source: str, decision: Decision, *, now: datetime, targets: Sequence[str] = ()) -> SaveResult:
+    def save(
+        self, source: str, decision: Decision, *, now: datetime, targets: Sequence[str] = (), synced: Sequence[str] = ()
+    ) -> SaveResult:
         """Apply decide's verdict for one source in one transaction.
 
         Args:
@@ -72,6 +74,9 @@ class EntryRepo:
                 ``relay``, provided it opened its story: which copy of a republished article
                 came first only the database knows (crawlers write concurrently), and a
                 story is relayed once.
+            synced: targets that mirror edits (ActivityPub sends an Update): an edited
+                entry's row for them that was posted (or is being posted) goes back to
+                ``pending``, so the relay publishes the new version (``_rearm``).
 
         Statements are batched per feed (executemany), not issued per entry: a first
         crawl stores thousands of entries. A concurrent crawler that stored the same GUID
@@ -114,6 +119,8 @@ class EntryRepo:
                 self._write_tags(conn, [(change.existing_id, e.tags)])
                 conn.execute(schema.index_log.insert().values(entry_id=change.existing_id, op="upsert", created=now))
                 updated_count += 1
+            if synced and updated:
+                self._rearm(conn, [c.existing_id for c in updated if c.existing_id is not None], synced, now)
         new_ids = tuple(entry_id for entry_id, _ in inserted)
         return SaveResult(new=len(new_ids), updated=updated_count, new_ids=new_ids)
 
@@ -186,8 +193,28 @@ class EntryRepo:
         )
         return primary
 
-    def mark_deleted(self, entry_ids: Iterable[int], *, now: datetime) -> int:
-        """The operator's delete: hidden everywhere, and a later crawl never brings it back."""
+    @staticmethod
+    def _rearm(conn: Connection, entry_ids: Sequence[int], synced: Sequence[str], now: datetime) -> None:
+        """Rows of ``synced`` targets that were posted (or are in flight) become due again.
+
+        A row in flight when this commits stays due: the relay's "posted" mark is conditional
+        on ``sending`` and no longer applies, so the newer state is published after it.
+        """
+        OB = schema.outbox
+        for start in range(0, len(entry_ids), 500):
+            conn.execute(
+                update(OB)
+                .where(OB.c.entry_id.in_(entry_ids[start : start + 500]), OB.c.target.in_(list(synced)),
+                       or_(OB.c.state.in_(("posted", "sending")), and_(OB.c.state == "pending", OB.c.remote_id.is_not(None))))
+                .values(state="pending", attempts=0, next_attempt=now, last_error=None, updated=now)
+            )
+
+    def mark_deleted(self, entry_ids: Iterable[int], *, now: datetime, synced: Sequence[str] = ()) -> int:
+        """The operator's delete: hidden everywhere, and a later crawl never brings it back.
+
+        Pending relay rows are withdrawn, except the rows of ``synced`` targets that had
+        published the entry: those become due again, so the relay sends a Delete.
+        """
         ids = list(entry_ids)
         if not ids:
             return 0
@@ -200,11 +227,13 @@ class EntryRepo:
                 .values(items=live.scalar_subquery())
             )
             conn.execute(schema.index_log.insert(), [{"entry_id": i, "op": "delete", "created": now} for i in ids])
-            conn.execute(
-                update(schema.outbox)
-                .where(schema.outbox.c.entry_id.in_(ids), schema.outbox.c.state == "pending")
-                .values(state="skipped", last_error="deleted by the operator", updated=now)
-            )
+            OB = schema.outbox
+            withdraw = update(OB).where(OB.c.entry_id.in_(ids), OB.c.state == "pending")
+            if synced:
+                withdraw = withdraw.where(~and_(OB.c.target.in_(list(synced)), OB.c.remote_id.is_not(None)))
+            conn.execute(withdraw.values(state="skipped", last_error="deleted by the operator", updated=now))
+            if synced:
+                self._rearm(conn, ids, synced, now)
         return count or 0
 
     # -- the readers' side --------------------------------------------------------------

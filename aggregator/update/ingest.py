@@ -28,6 +28,8 @@ class RelayPolicy:
 
     targets: tuple[str, ...] = ()
     backlog: timedelta = timedelta(hours=24)
+    #: targets that mirror edits and deletions (ActivityPub: Update, Delete), see ``EntryRepo.save``.
+    synced: tuple[str, ...] = ()
 
 
 def enrich(source: SourceConfig, entries: Iterable[EntryData]) -> tuple[EntryData, ...]:
@@ -92,4 +94,16 @@ def ingest(
     enriched = enrich(source, entries)
     existing = store.entries.existing(source.slug, [e.guid for e in enriched])
     decision = decide(source.slug, enriched, existing, now=now, relay=source.relay, backlog=policy.backlog)
-    return Ingested(decision, store.entries.save(source.slug, decision, now=now, targets=policy.targets))
+    return Ingested(decision, store.entries.save(source.slug, decision, now=now, targets=policy.targets,
+                                                 synced=policy.synced))
+
+
+def withdraw(store: EntryWriter, source: SourceConfig, guids: Sequence[str], *, now: datetime, policy: RelayPolicy) -> int:
+    """Remove items of ``source`` that their author deleted (an ActivityPub ``Delete``).
+
+    As an operator's delete: hidden everywhere, never brought back, and withdrawn from the
+    relay (a Delete follows on the targets that mirror deletions). Returns how many.
+    """
+    existing = store.entries.existing(source.slug, guids)
+    ids = [e.id for e in existing.values() if not e.deleted]
+    return store.entries.mark_deleted(ids, now=now, synced=policy.synced) if ids else 0

@@ -6,20 +6,22 @@ so the seam is visible and checked by mypy at the composition root (``factory.py
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..model import Decision, ExistingEntry, SourceState
 from ..store import SaveResult
 
-__all__ = ["CrawlStore", "EntryWriter", "SaveResult"]
+__all__ = ["ActorFollows", "CrawlStore", "EntryWriter", "SaveResult"]
 
 
 class EntryWrites(Protocol):
     def existing(self, source: str, guids: Iterable[str]) -> dict[str, ExistingEntry]: ...
 
-    def save(self, source: str, decision: Decision, *, now: datetime, targets: Sequence[str] = ()) -> SaveResult: ...
+    def save(self, source: str, decision: Decision, *, now: datetime, targets: Sequence[str] = (), synced: Sequence[str] = ()) -> SaveResult: ...
+
+    def mark_deleted(self, entry_ids: Iterable[int], *, now: datetime, synced: Sequence[str] = ()) -> int: ...
 
 
 class EntryWriter(Protocol):
@@ -54,3 +56,15 @@ class CrawlStore(EntryWriter, Protocol):
 
     @property
     def sources(self) -> SourceStates: ...
+
+
+class ActorFollows(Protocol):
+    """Following the actors of ``activitypub`` sources (``activitypub.following.Follows``)."""
+
+    async def ensure(self, slug: str, *, actor: str | None, account: str | None, url: str | None = None) -> tuple[str, str]:
+        """Follow unless we do: ``(actor id, state)``; raises RemoteError when the actor cannot be had."""
+        ...
+
+    async def recent_posts(self, actor_id: str, *, limit: int = 20) -> list[Mapping[str, Any]]:
+        """The actor's latest posts from its outbox (best effort: empty when unreadable)."""
+        ...

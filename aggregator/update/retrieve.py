@@ -13,11 +13,13 @@ from ..errors import FetchError, ParseError
 from ..fetch.bluesky import BlueskyAppView
 from ..fetch.client import HttpClient
 from ..fetch.mastodon import MastodonApi, mastodon_api_base, mastodon_rss_url
-from ..model import CrawlSettings, FetchResult, ParsedFeed, SourceConfig, SourceState
+from ..model import CrawlSettings, FeedData, FetchResult, ParsedFeed, SourceConfig, SourceState
+from ..parse.activitypub import parse_activitypub_object
 from ..parse.bluesky import parse_bluesky_feed
 from ..parse.discovery import discover_feeds, looks_like_html
 from ..parse.mastodon import parse_mastodon_statuses
 from .parse_pool import ParsePool
+from .ports import ActorFollows
 
 #: Mastodon API answers that mean "use the public RSS feed instead" (instances that
 #: require authentication for the API, or have it disabled), as opposed to the host
@@ -43,10 +45,15 @@ class Retrieved:
 class Retriever:
     """Fetches and parses sources of every kind with one HTTP client and one parse pool."""
 
-    def __init__(self, http: HttpClient, parser: ParsePool, settings: CrawlSettings):
+    def __init__(self, http: HttpClient, parser: ParsePool, settings: CrawlSettings, *, follows: ActorFollows | None = None):
+        """
+        Args:
+            follows: follows the actors of ``activitypub`` sources (None when the actor is off).
+        """
         self.http = http
         self.parser = parser
         self.settings = settings
+        self.follows = follows
         self.mastodon = MastodonApi(http)
         self.bluesky = BlueskyAppView(http, settings.bluesky_appview)
 
@@ -61,6 +68,8 @@ class Retriever:
             return await self._mastodon(source, state)
         if source.kind == "bluesky":
             return await self._bluesky(source, state)
+        if source.kind == "activitypub":
+            return await self._activitypub(source, state)
         raise ParseError(f"unknown source kind {source.kind!r}")
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
@@ -140,3 +149,16 @@ class Retriever:
         did = state.resolved_id or await self.bluesky.resolve_handle(source.handle)
         data = await self.bluesky.author_feed(did)
         return Retrieved(parse_bluesky_feed(data, did=did, handle=source.handle), None, did)
+
+    async def _activitypub(self, source: SourceConfig, state: SourceState) -> Retrieved:
+        """Pushed, not fetched: the actor's posts reach our inbox once we follow it, so
+        "retrieving" the source means making sure our Follow was sent (docs/activitypub.md),
+        and reading the first page of its outbox: what came before the follow, and any push
+        that was missed (the write path drops what it already has)."""
+        if self.follows is None:
+            raise ParseError("activitypub sources need the activitypub: section of sources.yaml and AGGREGATOR_BASE_URL")
+        actor_id, _state = await self.follows.ensure(
+            source.slug, actor=source.actor, account=source.account, url=source.url)
+        posts = await self.follows.recent_posts(actor_id)
+        entries = tuple(e for e in (parse_activitypub_object(p) for p in posts) if e is not None)
+        return Retrieved(ParsedFeed(FeedData(link=actor_id, version="activitypub"), entries), None, actor_id)

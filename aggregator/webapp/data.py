@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 
 from ..errors import AggregatorError, SearchQueryError
 from ..model import Config, SourceConfig, SourceState, StoredEntry
+from ..shapes import with_deliveries
 from ..store import Cursor
 from .params import Filters, encode_keyset, encode_offset
 from .ports import ReadStore
@@ -154,11 +155,18 @@ class SourceRow:
     state: SourceState | None
     #: Relay outbox status by target ({target: {"posted": n, ..., "last_error": ...}}).
     relay: dict[str, dict[str, Any]] | None = None
+    #: For an ``activitypub`` source: where our Follow stands (pending, accepted, rejected).
+    follow: str | None = None
+
+
+def _follows(store: ReadStore) -> dict[str, str]:
+    return {f.source: f.state for f in store.ap_following.all() if f.source}
 
 
 def source_rows(store: ReadStore) -> list[SourceRow]:
     states = {s.slug: s for s in store.sources.states()}
-    rows = [SourceRow(c, states.get(c.slug)) for c in store.sources.configs()]
+    follows = _follows(store)
+    rows = [SourceRow(c, states.get(c.slug), follow=follows.get(c.slug)) for c in store.sources.configs()]
     return sorted(rows, key=lambda r: r.config.name.casefold())
 
 
@@ -235,8 +243,9 @@ def bluesky_links(store: ReadStore, config: Config) -> BlueskyLinks | None:
 def source_row(store: ReadStore, slug: str) -> SourceRow | None:
     for config in store.sources.configs():
         if config.slug == slug:
-            relay = store.outbox.status_by_source(slug).get(slug)
-            return SourceRow(config, store.sources.get(slug), relay)
+            deliveries = store.ap_deliveries.status_by_source(slug)
+            relay = with_deliveries(store.outbox.status_by_source(slug), deliveries).get(slug)
+            return SourceRow(config, store.sources.get(slug), relay, follow=_follows(store).get(slug))
     return None
 
 

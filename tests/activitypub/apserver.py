@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aggregator.activitypub import documents
+from aggregator.activitypub import activities, documents
 from aggregator.activitypub.documents import ActorProfile, Urls
 from aggregator.activitypub.handlers import ActivityHandler, IncomingPost, Outcome
 from aggregator.activitypub.inbox import (
@@ -25,6 +25,7 @@ from aggregator.activitypub.inbox import (
     InboxRequest,
     InboxSettings,
     RateLimiter,
+    StoredReplayGuard,
 )
 from aggregator.activitypub.keys import actor_keypair
 from aggregator.activitypub.remote import Directory
@@ -99,11 +100,11 @@ def make_app(server: ApServer, public_pem: str) -> web.Application:
         return web.Response(status=202)
 
     async def followers(_: web.Request) -> web.Response:
-        return ap_response(documents.followers(urls, server.store.ap_followers.count(urls.actor)))
+        return ap_response(activities.followers(urls, server.store.ap_followers.count(urls.actor)))
 
     async def following(_: web.Request) -> web.Response:
         rows = server.store.ap_following.all(urls.actor)
-        return ap_response(documents.following(urls, [r.remote_actor for r in rows if r.state == "accepted"]))
+        return ap_response(activities.following(urls, [r.remote_actor for r in rows if r.state == "accepted"]))
 
     async def activity(request: web.Request) -> web.Response:
         doc = server.store.ap_deliveries.activity(urls.base + request.path)
@@ -128,7 +129,7 @@ async def running_server(store: Store, *, blocked: tuple[str, ...] = (), setting
     transport = Transport(session, Signer(urls.key_id, keys.private_key()), allow_private=True)
     directory = Directory(transport.get)
     settings = settings or InboxSettings()
-    inbox = Inbox(resolver=directory, replay=store.ap_seen, limiter=RateLimiter(settings.rate, settings.burst),
+    inbox = Inbox(resolver=directory, replay=StoredReplayGuard(store.ap_seen), limiter=RateLimiter(settings.rate, settings.burst),
                   blocked=DomainBlocklist(blocked), settings=settings)
     posts: list[IncomingPost] = []
 

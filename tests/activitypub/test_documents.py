@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aggregator.activitypub import documents
-from aggregator.activitypub.documents import AS_PUBLIC, ActorProfile, NoteInput, Urls
+from aggregator.activitypub import activities, documents
+from aggregator.activitypub.activities import NoteInput
+from aggregator.activitypub.documents import AS_PUBLIC, ActorProfile, Urls
 
 URLS = Urls.from_base("https://agg.example/")
 PORTED = Urls.from_base("http://127.0.0.1:8080")
@@ -80,7 +81,7 @@ def test_nodeinfo() -> None:
 
 
 def test_note_and_create() -> None:
-    note = documents.note(URLS, STORY)
+    note = activities.note(URLS, STORY)
     assert note["id"] == "https://agg.example/ap/notes/12" and note["type"] == "Note"
     assert note["attributedTo"] == URLS.actor
     assert note["to"] == [AS_PUBLIC] and note["cc"] == [URLS.followers]
@@ -98,29 +99,29 @@ def test_note_and_create() -> None:
         {"type": "Hashtag", "href": "https://agg.example/tags/social", "name": "#social"},
         {"type": "Hashtag", "href": "https://agg.example/tags/GiletsJaunes", "name": "#GiletsJaunes"},
     ]
-    create = documents.create(URLS, STORY)
+    create = activities.create(URLS, STORY)
     assert create["id"] == "https://agg.example/ap/activities/create/12" and create["type"] == "Create"
     assert create["actor"] == URLS.actor and create["published"] == note["published"]
     assert create["to"] == [AS_PUBLIC] and create["cc"] == [URLS.followers]
     assert create["object"] == {k: v for k, v in note.items() if k != "@context"}
-    bare = documents.note(URLS, NoteInput(entry_id=1, title="t", url=None, published=WHEN))
+    bare = activities.note(URLS, NoteInput(entry_id=1, title="t", url=None, published=WHEN))
     assert "url" not in bare and "contentMap" not in bare and bare["tag"] == []
 
 
 def test_update_delete_tombstone_announce() -> None:
     with pytest.raises(ValueError):
-        documents.update(URLS, STORY)
+        activities.update(URLS, STORY)
     edited = NoteInput(**{**STORY.__dict__, "updated": datetime(2026, 12, 2, tzinfo=UTC)})
-    upd = documents.update(URLS, edited)
+    upd = activities.update(URLS, edited)
     assert upd["id"] == f"https://agg.example/ap/activities/update/12/{int(edited.updated.timestamp())}"  # type: ignore[union-attr]
     assert upd["type"] == "Update" and upd["object"]["id"] == URLS.note(12)
     assert upd["object"]["updated"] == "2026-12-02T00:00:00Z" and upd["published"] == "2026-12-02T00:00:00Z"
-    delete = documents.delete(URLS, 12, deleted=WHEN)
+    delete = activities.delete(URLS, 12, deleted=WHEN)
     assert delete["id"] == "https://agg.example/ap/activities/delete/12" and delete["type"] == "Delete"
     assert delete["object"] == {"id": URLS.note(12), "type": "Tombstone", "formerType": "Note", "deleted": "2026-12-01T09:30:00Z"}
     assert delete["to"] == [AS_PUBLIC] and delete["cc"] == [URLS.followers]
-    assert documents.tombstone(URLS, 12)["type"] == "Tombstone"
-    boost = documents.announce(URLS, 5, "https://masto.example/users/m/statuses/1", published=WHEN,
+    assert activities.tombstone(URLS, 12)["type"] == "Tombstone"
+    boost = activities.announce(URLS, 5, "https://masto.example/users/m/statuses/1", published=WHEN,
                                author="https://masto.example/users/m")
     assert boost["id"] == "https://agg.example/ap/activities/announce/5" and boost["type"] == "Announce"
     assert boost["object"] == "https://masto.example/users/m/statuses/1"
@@ -130,42 +131,42 @@ def test_update_delete_tombstone_announce() -> None:
 def test_follows() -> None:
     remote_follow = {"id": "https://remote.example/f/1", "type": "Follow", "actor": {"id": "https://remote.example/u"},
                      "object": URLS.actor}
-    accept = documents.accept(URLS, remote_follow)
+    accept = activities.accept(URLS, remote_follow)
     assert accept["id"] == URLS.activity("accept", documents.token("https://remote.example/f/1"))
     assert accept["type"] == "Accept" and accept["actor"] == URLS.actor and accept["to"] == ["https://remote.example/u"]
     assert accept["object"] == {"id": "https://remote.example/f/1", "type": "Follow", "actor": "https://remote.example/u", "object": URLS.actor}
-    follow = documents.follow(URLS, "https://remote.example/u")
-    assert follow == documents.follow(URLS, "https://remote.example/u")  # stable id
-    assert follow["id"] != documents.follow(URLS, "https://remote.example/u", nonce="2")["id"]
+    follow = activities.follow(URLS, "https://remote.example/u")
+    assert follow == activities.follow(URLS, "https://remote.example/u")  # stable id
+    assert follow["id"] != activities.follow(URLS, "https://remote.example/u", nonce="2")["id"]
     assert (follow["type"], follow["actor"], follow["object"]) == ("Follow", URLS.actor, "https://remote.example/u")
-    undo = documents.undo_follow(URLS, "https://remote.example/u", follow["id"])
+    undo = activities.undo_follow(URLS, "https://remote.example/u", follow["id"])
     assert undo["type"] == "Undo" and undo["object"] == {"id": follow["id"], "type": "Follow", "actor": URLS.actor,
                                                          "object": "https://remote.example/u"}
     assert len(documents.token("x")) == 32
 
 
 def test_collections() -> None:
-    assert documents.outbox(URLS, 0) == {"@context": documents.CONTEXT, "id": URLS.outbox, "type": "OrderedCollection",
+    assert activities.outbox(URLS, 0) == {"@context": documents.CONTEXT, "id": URLS.outbox, "type": "OrderedCollection",
                                          "totalItems": 0, "orderedItems": []}
-    outbox = documents.outbox(URLS, 45)
+    outbox = activities.outbox(URLS, 45)
     assert outbox["totalItems"] == 45 and outbox["first"] == URLS.outbox_page(1)
-    creates = [documents.create(URLS, NoteInput(entry_id=i, title=str(i), url=None, published=WHEN)) for i in range(5)]
-    page = documents.outbox_page(URLS, 2, creates, total=45)
+    creates = [activities.create(URLS, NoteInput(entry_id=i, title=str(i), url=None, published=WHEN)) for i in range(5)]
+    page = activities.outbox_page(URLS, 2, creates, total=45)
     assert page["type"] == "OrderedCollectionPage" and page["partOf"] == URLS.outbox and page["totalItems"] == 45
     assert page["next"] == URLS.outbox_page(3) and page["prev"] == URLS.outbox_page(1)
     assert all("@context" not in item for item in page["orderedItems"])
-    last = documents.outbox_page(URLS, 3, creates, total=45)
+    last = activities.outbox_page(URLS, 3, creates, total=45)
     assert "next" not in last
-    followers = documents.followers(URLS, 3)
+    followers = activities.followers(URLS, 3)
     assert followers == {"@context": documents.CONTEXT, "id": URLS.followers, "type": "OrderedCollection", "totalItems": 3}
-    following = documents.following(URLS, ["https://a.example/u"])
+    following = activities.following(URLS, ["https://a.example/u"])
     assert following["totalItems"] == 1 and following["orderedItems"] == ["https://a.example/u"]
-    featured = documents.featured(URLS, [documents.note(URLS, STORY)])
+    featured = activities.featured(URLS, [activities.note(URLS, STORY)])
     assert featured["id"] == URLS.featured and featured["totalItems"] == 1
     assert featured["orderedItems"][0]["type"] == "Note" and "@context" not in featured["orderedItems"][0]
 
 
 def test_hashtag_body() -> None:
-    assert documents.hashtag_body("gilets jaunes") == "GiletsJaunes"
-    assert documents.hashtag_body("éco-logie") == "ÉcoLogie"
-    assert documents.hashtag_body("2026") is None and documents.hashtag_body("—") is None
+    assert activities.hashtag_body("gilets jaunes") == "GiletsJaunes"
+    assert activities.hashtag_body("éco-logie") == "ÉcoLogie"
+    assert activities.hashtag_body("2026") is None and activities.hashtag_body("—") is None

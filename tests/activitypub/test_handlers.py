@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.activitypub import documents
+from aggregator.activitypub import activities
 from aggregator.activitypub.documents import Urls
 from aggregator.activitypub.handlers import (
     ActivityHandler,
@@ -71,7 +71,7 @@ FOLLOW = {"id": "https://remote.example/follows/1", "type": "Follow", "actor": A
 
 async def test_follow_accept_and_undo(world: World) -> None:
     assert await world.handle(FOLLOW) == Outcome("follower_added", "new")
-    assert world.sent == [(ANA + "/inbox", documents.accept(URLS, FOLLOW))]
+    assert world.sent == [(ANA + "/inbox", activities.accept(URLS, FOLLOW))]
     assert world.store.ap_followers.delivery_inboxes(URLS.actor) == ["https://remote.example/inbox"]
     assert await world.handle(FOLLOW) == Outcome("follower_added", "again")  # a repeated Follow is accepted again
     assert len(world.sent) == 2
@@ -105,7 +105,7 @@ async def test_duplicate_does_nothing(world: World) -> None:
 
 
 async def test_accept_and_reject_of_our_follow(world: World) -> None:
-    ours = documents.follow(URLS, ANA)
+    ours = activities.follow(URLS, ANA)
     world.store.ap_following.follow(local_actor=URLS.actor, remote_actor=ANA, follow_id=ours["id"])
     # Bo cannot accept our follow of Ana.
     assert await world.handle({"id": "https://other.example/a/1", "type": "Accept", "actor": BO, "object": ours}) == Outcome("ignored", "unknown_follow")
@@ -126,7 +126,7 @@ NOTE = {"id": "https://remote.example/notes/1", "type": "Note", "attributedTo": 
 async def test_posts_of_followed_actors(world: World, clock: FrozenClock) -> None:
     create = {"id": "https://remote.example/notes/1/create", "type": "Create", "actor": ANA, "object": NOTE}
     assert await world.handle(create) == Outcome("ignored", "not_followed")
-    world.store.ap_following.follow(local_actor=URLS.actor, remote_actor=ANA, follow_id=documents.follow(URLS, ANA)["id"])
+    world.store.ap_following.follow(local_actor=URLS.actor, remote_actor=ANA, follow_id=activities.follow(URLS, ANA)["id"])
     outcome = await world.handle(create)
     assert outcome == Outcome("post", "create")
     post = world.posts[-1]

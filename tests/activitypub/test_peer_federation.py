@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from aggregator.activitypub import documents, signatures
-from aggregator.activitypub.documents import NoteInput
+from aggregator.activitypub import activities, documents, signatures
+from aggregator.activitypub.activities import NoteInput
 from aggregator.activitypub.handlers import Outcome
 from aggregator.activitypub.keys import generate_keypair
 from aggregator.store import Store
@@ -79,7 +79,7 @@ async def test_peer_follows_us_and_receives_our_posts(activitypub_peer: Activity
                       hashtags=("communs", "logiciel libre"), language="fr", source_name="Média libre")
     inboxes = server.store.ap_followers.delivery_inboxes(server.actor)
     assert inboxes == [peer.shared_inbox]
-    delivered = await server.transport.post(inboxes[0], documents.create(server.urls, story))
+    delivered = await server.transport.post(inboxes[0], activities.create(server.urls, story))
     assert delivered.status == 202 and delivered.scheme == "cavage" and delivered.knocks == 1
     creates = await poll(lambda: peer_received(peer, "Create", server.actor), what="the Create at the peer")
     note = creates[0]["json"]["object"]
@@ -90,17 +90,17 @@ async def test_peer_follows_us_and_receives_our_posts(activitypub_peer: Activity
 
     edited = NoteInput(**{**story.__dict__, "title": "Les communs numériques (mis à jour)",
                           "updated": datetime(2026, 12, 1, 10, 0, tzinfo=UTC)})
-    await server.transport.post(inboxes[0], documents.update(server.urls, edited))
+    await server.transport.post(inboxes[0], activities.update(server.urls, edited))
     updates = await poll(lambda: peer_received(peer, "Update", server.actor), what="the Update at the peer")
     assert "mis à jour" in updates[0]["json"]["object"]["content"]
-    await server.transport.post(inboxes[0], documents.delete(server.urls, 41))
+    await server.transport.post(inboxes[0], activities.delete(server.urls, 41))
     deletes = await poll(lambda: peer_received(peer, "Delete", server.actor), what="the Delete at the peer")
     assert deletes[0]["json"]["object"]["id"] == server.urls.note(41)
 
     # RFC 9421 first works with Fedify too.
     server.transport.first_scheme = "rfc9421"
     server.transport._schemes.clear()
-    again = await server.transport.post(inboxes[0], documents.create(server.urls, NoteInput(
+    again = await server.transport.post(inboxes[0], activities.create(server.urls, NoteInput(
         entry_id=42, title="Second", url="https://media.example/2", published=story.published)))
     assert (again.status, again.scheme, again.knocks) == (202, "rfc9421", 1)
 
@@ -112,7 +112,7 @@ async def test_peer_follows_us_and_receives_our_posts(activitypub_peer: Activity
 async def test_we_follow_the_peer_and_its_posts_arrive(activitypub_peer: ActivityPubPeer, server: ApServer) -> None:
     peer = activitypub_peer
     alice = await server.directory.actor(peer.actor)
-    follow = documents.follow(server.urls, alice.id)
+    follow = activities.follow(server.urls, alice.id)
     server.store.ap_following.follow(local_actor=server.actor, remote_actor=alice.id, follow_id=follow["id"], inbox=alice.inbox)
     await server.transport.post(alice.inbox, follow)
     # The peer answers with a signed Accept to our inbox; the handler moves the state.
@@ -139,7 +139,7 @@ async def test_we_follow_the_peer_and_its_posts_arrive(activitypub_peer: Activit
     assert next(p for p in server.posts if p.action == "delete").object_id == posted["object"]
 
     # Our Undo(Follow) reaches the peer, which drops us from alice's followers.
-    await server.transport.post(alice.inbox, documents.undo_follow(server.urls, alice.id, follow["id"]))
+    await server.transport.post(alice.inbox, activities.undo_follow(server.urls, alice.id, follow["id"]))
     assert server.actor not in await peer_call(peer, "/_peer/followers")
 
 

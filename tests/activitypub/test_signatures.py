@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.activitypub import signatures
+from aggregator.activitypub import cavage, httpsig, signatures
 from aggregator.activitypub.keys import KeyPair
 from aggregator.activitypub.signatures import Message
 from aggregator.errors import (
@@ -154,8 +154,8 @@ async def test_cavage_missing_covered_headers(headers: str, keypair: KeyPair, kn
     message = signed("cavage", keypair)
     # Re-sign honestly with fewer headers: the signature holds but covers too little.
     names = headers.split()
-    data = signatures._cavage_string(message, names, {}, with_query=True)
-    sig = base64.b64encode(signatures._sign_rsa(keypair.private_key(), data)).decode()
+    data = cavage._cavage_string(message, names, {}, with_query=True)
+    sig = base64.b64encode(httpsig.sign_rsa(keypair.private_key(), data)).decode()
     partial = with_headers(message, signature=f'keyId="{KEY_ID}",algorithm="rsa-sha256",headers="{headers}",signature="{sig}"')
     with pytest.raises(MissingSignatureError):
         await signatures.verify(partial, known, now=NOW)
@@ -208,8 +208,8 @@ async def test_hs2019_and_created_pseudo_header(keypair: KeyPair, known: StaticR
     created = int(NOW.timestamp())
     message = Message.create("POST", INBOX, {"Host": "agg.example", "Digest": signatures.digest_header(BODY)}, BODY)
     names = ["(request-target)", "(created)", "host", "digest"]
-    data = signatures._cavage_string(message, names, {"created": str(created)}, with_query=True)
-    sig = base64.b64encode(signatures._sign_rsa(keypair.private_key(), data)).decode()
+    data = cavage._cavage_string(message, names, {"created": str(created)}, with_query=True)
+    sig = base64.b64encode(httpsig.sign_rsa(keypair.private_key(), data)).decode()
     message = with_headers(message, signature=f'keyId="{KEY_ID}",algorithm="hs2019",created={created},headers="{" ".join(names)}",signature="{sig}"')
     assert (await signatures.verify(message, known, now=NOW)).scheme == "cavage"
     with pytest.raises(SignatureWindowError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from aggregator.activitypub import documents
+from aggregator.activitypub import activities, documents
 from aggregator.activitypub.keys import actor_keypair, load_private_key
 from aggregator.store import Store
 from tests.conftest import FrozenClock
@@ -85,14 +85,14 @@ def test_replay_guard(store: Store, clock: FrozenClock) -> None:
 def test_publish_claim_and_deliver(store: Store, clock: FrozenClock) -> None:
     repo = store.ap_deliveries
     urls = documents.Urls.from_base("https://agg.example")
-    story = documents.NoteInput(entry_id=7, title="T", url="https://site.example/a", published=clock.now)
-    create = documents.create(urls, story)
+    story = activities.NoteInput(entry_id=7, title="T", url="https://site.example/a", published=clock.now)
+    create = activities.create(urls, story)
     inboxes = ["https://a.example/inbox", "https://b.example/inbox"]
     row = repo.publish(local_actor=urls.actor, activity=create, entry_id=7, inboxes=inboxes)
     assert repo.publish(local_actor=urls.actor, activity=create, entry_id=7, inboxes=[*inboxes, "https://c.example/inbox"]) == row
     assert repo.activity(create["id"]) == create
     assert repo.outbox_count(urls.actor) == 1
-    repo.publish(local_actor=urls.actor, activity=documents.follow(urls, "https://a.example/u"), public=False)
+    repo.publish(local_actor=urls.actor, activity=activities.follow(urls, "https://a.example/u"), public=False)
     assert repo.outbox_count(urls.actor) == 1
     assert repo.outbox_page(urls.actor, offset=0, limit=10) == [create]
 
@@ -119,15 +119,18 @@ def test_inbox_health_backoff_death_and_resurrection(store: Store, clock: Frozen
     start = clock.now
     health = repo.inbox_failed(inbox, error="timeout", next_attempt=clock.now + timedelta(hours=1), dead_after=timedelta(days=7))
     assert (health.failures, health.failing_since, health.dead_since, health.domain) == (1, start, None, "down.example")
-    story = documents.NoteInput(entry_id=1, title="T", url=None, published=clock.now)
-    repo.publish(local_actor=urls.actor, activity=documents.create(urls, story), inboxes=[inbox])
+    story = activities.NoteInput(entry_id=1, title="T", url=None, published=clock.now)
+    repo.publish(local_actor=urls.actor, activity=activities.create(urls, story), inboxes=[inbox])
     assert repo.claim(clock.now) == []  # the inbox is held until its next attempt
     clock.advance(days=8)
-    health = repo.inbox_failed(inbox, error="timeout", next_attempt=clock.now, dead_after=timedelta(days=7))
+    health = repo.inbox_failed(inbox, error="timeout", next_attempt=clock.now, dead_after=timedelta(days=7),
+                               dead_retry=clock.now + timedelta(days=1))
     assert health.failures == 2 and health.dead_since == clock.now
     assert repo.dead_inboxes() == [inbox]
-    assert repo.claim(clock.now) == []  # dead inboxes are skipped
-    repo.inbox_succeeded(inbox)
+    assert repo.claim(clock.now) == []  # a dead inbox is held until its next probe
+    clock.advance(days=1)
+    [probe] = repo.claim(clock.now)
+    assert probe.inbox == inbox
+    repo.inbox_succeeded(inbox)  # it answered: alive again
     health = repo.inbox_health(inbox)
     assert health is not None and (health.failures, health.dead_since, health.last_success) == (0, None, clock.now)
-    assert [d.inbox for d in repo.claim(clock.now)] == [inbox]

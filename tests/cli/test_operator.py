@@ -120,7 +120,7 @@ async def test_every_configuration_error_at_once_and_warnings(tmp_path: Path) ->
     assert err.splitlines() == [
         f"configuration error: {bad}:2: settings.min_interval: expected a duration such as 300, 5m, 24h or 2d",
         f"configuration error: {bad}:6: sources[0].langage: unknown key (did you mean language? expected one of: "
-        "account, bluesky, description, handle, kind, language, mastodon, name, relay, slug, tags, template, url, website)",
+        "account, actor, bluesky, description, handle, kind, language, mastodon, name, relay, slug, tags, template, url, website)",
         f"configuration error: {bad}:8: sources[1].url: expected an http:// or https:// URL",
         f"configuration error: {bad}:9: sources[1].tags: write several values as a list: [lyon, luttes]",
         f'configuration error: {bad}:10: sources[2].account: a mastodon source needs account: "@user@instance"',

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import (
+    ACTIVITYPUB_KEYS,
     BLUESKY_FEED_DEF_KEYS,
     BLUESKY_FEED_KEYS,
     BLUESKY_KEYS,
@@ -49,7 +50,7 @@ def test_every_setting_and_variable_is_documented() -> None:
     for name in ENVIRONMENT:
         assert f"`{name}`" in reference, f"docs/configuration.md does not document {name}"
     bluesky_feed = BLUESKY_FEED_KEYS | BLUESKY_FEED_DEF_KEYS | BLUESKY_LIST_KEYS | BLUESKY_STARTER_PACK_KEYS
-    for key in SOURCE_KEYS | SETTINGS_KEYS | RELAY_KEYS | MASTODON_KEYS | BLUESKY_KEYS | DIGEST_KEYS | bluesky_feed:
+    for key in SOURCE_KEYS | SETTINGS_KEYS | RELAY_KEYS | MASTODON_KEYS | BLUESKY_KEYS | DIGEST_KEYS | ACTIVITYPUB_KEYS | bluesky_feed:
         assert f"`{key}`" in reference, f"docs/configuration.md does not document the sources.yaml key {key}"
 
 
@@ -57,7 +58,8 @@ def test_every_command_is_documented() -> None:
     reference = page("commands.md")
     for command in ("run", "crawl", "items", "sources", "search", "serve", "relay", "reindex",
                     "db upgrade", "opml import", "opml export", "digest show", "digest send",
-                    "digest unsubscribe-mail", "subscribers", "subscribers remove", "bluesky publish"):
+                    "digest unsubscribe-mail", "subscribers", "subscribers remove", "bluesky publish",
+                    "followers"):
         assert re.search(rf"aggregator {re.escape(command)}\b", reference), command
 
 

@@ -71,6 +71,16 @@ def test_reloadable_applies_sources_and_intervals_and_names_what_needs_a_restart
     assert reloadable(old, old)[1].empty
 
 
+def test_reloadable_keeps_the_running_actor_and_feed_generator() -> None:
+    running = parse_config("activitypub:\n  username: medias\nbluesky_feed:\n  feeds:\n    - short_name: tout\n"
+                           "      display_name: Tout\nsources:\n  - name: A\n    url: https://a.example/\n")
+    edited = parse_config("activitypub:\n  username: autre\nsources:\n  - name: A\n    url: https://a.example/\n")
+    applied, change = reloadable(running, edited)
+    assert change.restart_needed == ("bluesky_feed", "activitypub")
+    assert applied.activitypub == running.activitypub and applied.bluesky_feed == running.bluesky_feed
+    assert reloadable(running, running)[0].activitypub is not None
+
+
 LAYOUT = """\
 # en-tête
 settings:

@@ -122,3 +122,96 @@ async def test_sigkill_at_random_moments_posts_everything_exactly_once(
     assert masto_links == want_masto, figures
     assert figures["duplicates"] == 0 and figures["missing"] == 0
     store.close()
+
+
+AP_STORIES = 12
+AP_INBOXES = 8
+AP_KILLS = 10  # each life costs a Python start-up: half the kills of the test above keep it affordable
+
+
+async def test_sigkill_activitypub_deliveries_none_twice_after_a_2xx_none_missing(tmp_path: Path) -> None:
+    """The fan-out under SIGKILL: every activity reaches every follower inbox; none is POSTed
+    again once its 2xx was recorded. Each receiving inbox checks that in the database at the
+    moment it is called, so the invariant is watched as it happens, not reconstructed.
+
+    A delivery whose POST landed but whose 2xx was not yet recorded when the kill came is sent
+    again by the next process (its outcome is unknown; receivers drop an activity id they
+    already have): those are counted and printed, and each must be a row the kill left
+    ``sending``, never one whose 2xx was recorded.
+    """
+    from aiohttp import web
+
+    from tests.building import store_entries
+    from tests.conftest import free_port
+
+    db = f"sqlite:///{tmp_path / 'crash-ap.sqlite3'}"
+    store = Store(db)
+    store.upgrade()
+    source = SourceConfig(slug="site", name="Le Site", kind="feed", url="https://site.example/feed")
+    store.sources.sync([source])
+    port = free_port()
+    base = "https://medias.example"
+    actor = f"{base}/ap/actor"
+    answers: Counter[tuple[str, str]] = Counter()
+    after_recorded: list[tuple[str, str]] = []
+    flaky_seen: set[tuple[str, str]] = set()
+
+    async def inbox(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        url = f"http://127.0.0.1:{port}/{name}/inbox"
+        activity = json.loads(await request.read())["id"]
+        done = [d for d in store.ap_deliveries.all() if d.inbox == url and d.activity_id == activity]
+        if done and done[0].state == "delivered":
+            after_recorded.append((url, activity))
+        if name in ("i0", "i1") and (url, activity) not in flaky_seen:
+            flaky_seen.add((url, activity))
+            return web.Response(status=503)  # every first knock on these two fails
+        answers[(url, activity)] += 1
+        return web.Response(status=202)
+
+    app = web.Application()
+    app.router.add_post("/{name}/inbox", inbox)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    inboxes = [f"http://127.0.0.1:{port}/i{i}/inbox" for i in range(AP_INBOXES)]
+    for i, url in enumerate(inboxes):
+        store.ap_followers.add_follower(local_actor=actor, actor_id=f"https://f{i}.example/u", inbox=url,
+                                        shared_inbox=None, follow_id=f"https://f{i}.example/follow")
+    store_entries(store, source, [article(str(i), f"Article {i} du crash test", f"https://site.example/{i}")
+                                  for i in range(AP_STORIES)], targets=("activitypub",))
+    config = tmp_path / "worker-ap.json"
+    config.write_text(json.dumps({"database": db, "base_url": base, "timeout": 150}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rng = random.Random(int(os.environ.get("CRASH_SEED", secrets.randbits(32))))
+    kills = mid_flight = 0
+    unknown_outcome: set[tuple[str, str]] = set()
+    try:
+        while kills < AP_KILLS:
+            code, _ = await _life(env, config, kill_after=rng.uniform(0.0, 0.4))
+            if code == 0:
+                break
+            assert code == -signal.SIGKILL
+            kills += 1
+            in_flight = {(d.inbox, d.activity_id) for d in store.ap_deliveries.all() if d.state == "sending"}
+            mid_flight += len(in_flight)
+            unknown_outcome |= in_flight
+        code, output = await _life(env, config, kill_after=None)
+        assert code == 0, "\n".join(output[-20:])
+    finally:
+        await runner.cleanup()
+    activities = {d.activity_id for d in store.ap_deliveries.all()}
+    wanted = {(url, a) for url in inboxes for a in activities}
+    figures = {
+        "kills": kills, "deliveries_in_flight_at_kills": mid_flight, "activities": len(activities),
+        "accepted": sum(answers.values()), "after_recorded_2xx": len(after_recorded),
+        "resent_unknown_outcome": sum(n - 1 for n in answers.values() if n > 1),
+        "missing": len(wanted - set(answers)),
+    }
+    print("CRASH_AP", json.dumps(figures))
+    assert len(activities) == AP_STORIES and store.ap_deliveries.counts() == {"delivered": AP_STORIES * AP_INBOXES}
+    assert after_recorded == [], figures
+    assert figures["missing"] == 0, figures
+    resent = {key for key, n in answers.items() if n > 1}
+    assert resent <= unknown_outcome, figures  # only rows a kill left in flight are ever sent again
+    store.close()
