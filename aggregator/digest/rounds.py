@@ -6,22 +6,25 @@ round would do."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..model import DigestFilters, SourceConfig
+from ..model import DigestConfig, DigestFilters, SourceConfig
 from ..store.digests import DigestRow
 from ..store.mail_deliveries import DeliveryRow
 from ..store.subscribers import Subscriber
 from .compose import BACKLOG, MAX_STORIES, Digest, Story, send_instant
 from .links import SubscriberLinks
-from .render import PreparedDigest
+from .render import MailRenderer, MailSettings, PreparedDigest
 from .smtp import BeforeData
 
 if TYPE_CHECKING:
-    from .deliver import Newsletter
+    from zoneinfo import ZoneInfo
+
+    from ..store import Store
 
 #: First retry after a minute, doubling, at most six hours apart; ten attempts span a day.
 BACKOFF_BASE = 60.0
@@ -32,6 +35,31 @@ CACHE_SIZE = 64
 
 UNSUB_MARK = "UNSUBSCRIBE-TOKEN-PLACEHOLDER"
 PREFS_MARK = "PREFERENCES-TOKEN-PLACEHOLDER"
+
+
+class Newsletter(Protocol):
+    """What a round and the dry run read of ``deliver.Newsletter`` (declared here, so that
+    this module does not import the loop that imports it)."""
+
+    store: Store
+    config: DigestConfig
+    settings: MailSettings
+    zone: ZoneInfo
+    renderer: MailRenderer
+
+    @property
+    def list_mode(self) -> bool: ...
+
+    def due_day(self, now: datetime) -> date | None: ...
+
+    def window_for(self, day: date) -> tuple[datetime, datetime]: ...
+
+    def sources(self) -> dict[str, SourceConfig]: ...
+
+    def stories(self, entry_ids: Sequence[int]) -> list[Story]: ...
+
+    def compose(self, digest: DigestRow, stories: Sequence[Story], sources: dict[str, SourceConfig],
+                filters: DigestFilters = ...) -> Digest: ...
 
 
 class MailTransport(Protocol):
