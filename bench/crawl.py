@@ -138,7 +138,7 @@ def ours(config: Path, data_dir: Path, profile: Path | None = None) -> tuple[dic
     argv = [sys.executable, "-m", "aggregator", "--config", str(config), "--data-dir", str(data_dir),
             "crawl", "--once", "--all", "--json"]
     if profile is not None:
-        argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--format", "raw", "--rate", "200",
+        argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--format", "raw", "--threads", "--gil", "--rate", "200",
                 "--output", str(profile), "--", *argv]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
