@@ -196,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="20000,200000", help="comma-separated entry counts")
     parser.add_argument("--queries", type=int, default=200, help="queries per kind")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-tantivy", action="store_true", help="only PostgreSQL (and reader)")
     parser.add_argument("--no-reader", action="store_true")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -215,10 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n in sizes:
             docs = generate(n)
             run: dict[str, Any] = {"n": n}
-            with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
-                work = Path(tmp)
-                run["tantivy"] = bench_ours(f"sqlite:///{work / 'db.sqlite3'}", work, docs, qs)
-                shutil.rmtree(work / "data", ignore_errors=True)
+            if not args.no_tantivy:
+                with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+                    work = Path(tmp)
+                    run["tantivy"] = bench_ours(f"sqlite:///{work / 'db.sqlite3'}", work, docs, qs)
+                    shutil.rmtree(work / "data", ignore_errors=True)
             if cluster is not None:
                 with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
                     run["postgresql"] = bench_ours(cluster.create_database(), Path(tmp), docs, qs)

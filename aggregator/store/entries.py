@@ -48,26 +48,45 @@ class EntryRepo:
 
     def existing(self, source: str, guids: Iterable[str]) -> dict[str, ExistingEntry]:
         """What is already stored for these GUIDs of one source (decide's input)."""
-        guids = list(guids)
-        out: dict[str, ExistingEntry] = {}
+        return self.existing_many([(source, guids)])[source]
+
+    def existing_many(self, wanted: Sequence[tuple[str, Iterable[str]]]) -> dict[str, dict[str, ExistingEntry]]:
+        """``existing`` for several sources on one connection: per slug, what is stored.
+
+        A slug not in the store has nothing stored.
+        """
+        out: dict[str, dict[str, ExistingEntry]] = {}
         with self.db.read() as conn:
-            source_id = conn.execute(select(S.c.id).where(S.c.slug == source)).scalar()
-            if source_id is None:
-                return out
-            for start in range(0, len(guids), 500):
-                chunk = guids[start : start + 500]
-                rows = conn.execute(
-                    select(E.c.id, E.c.guid, E.c.content_hash, E.c.deleted, E.c.published, E.c.first_seen)
-                    .where(E.c.source_id == source_id, E.c.guid.in_(chunk))
-                )
-                for r in rows:
-                    out[r.guid] = ExistingEntry(r.id, r.content_hash, bool(r.deleted), r.published, r.first_seen)
+            for source, guids in wanted:
+                out[source] = self._existing_in(conn, source, list(guids))
+        return out
+
+    def _existing_in(self, conn: Connection, source: str, guids: list[str]) -> dict[str, ExistingEntry]:
+        out: dict[str, ExistingEntry] = {}
+        source_id = conn.execute(select(S.c.id).where(S.c.slug == source)).scalar()
+        if source_id is None:
+            return out
+        for start in range(0, len(guids), 500):
+            chunk = guids[start : start + 500]
+            rows = conn.execute(
+                select(E.c.id, E.c.guid, E.c.content_hash, E.c.deleted, E.c.published, E.c.first_seen)
+                .where(E.c.source_id == source_id, E.c.guid.in_(chunk))
+            )
+            for r in rows:
+                out[r.guid] = ExistingEntry(r.id, r.content_hash, bool(r.deleted), r.published, r.first_seen)
         return out
 
     def save(
         self, source: str, decision: Decision, *, now: datetime, targets: Sequence[str] = (), synced: Sequence[str] = ()
     ) -> SaveResult:
-        """Apply decide's verdict for one source in one transaction.
+        """Apply decide's verdict for one source in one transaction (``save_many`` of one)."""
+        return self.save_many([(source, decision)], now=now, targets=targets, synced=synced)[0]
+
+    def save_many(
+        self, batch: Sequence[tuple[str, Decision]], *, now: datetime, targets: Sequence[str] = (),
+        synced: Sequence[str] = (),
+    ) -> list[SaveResult]:
+        """Apply decide's verdicts for several sources in one transaction; one result each.
 
         Args:
             targets: relay targets that get an outbox row for each new entry decide marked
@@ -78,120 +97,160 @@ class EntryRepo:
                 entry's row for them that was posted (or is being posted) goes back to
                 ``pending``, so the relay publishes the new version (``_rearm``).
 
-        Statements are batched per feed (executemany), not issued per entry: a first
-        crawl stores thousands of entries. A concurrent crawler that stored the same GUID
-        first wins: the insert is a no-op (unique constraint) and not counted as new here.
+        The sources are written one after the other, in batch order, exactly as separate
+        ``save`` calls would (the first of the batch to carry an article opens its story);
+        only the transaction is shared. A first crawl stores thousands of sources: one
+        transaction each cost a commit and a turn at SQLite's write lock each, which is
+        where a crawl's time went (bench/crawl.py). Statements are batched per feed
+        (executemany), not issued per entry. A concurrent crawler that stored the same
+        GUID first wins: the insert is a no-op (unique constraint) and not counted as new.
         """
+        if not batch:
+            return []
+        with self.db.write() as conn:
+            return [self._save_in(conn, source, decision, now, targets, synced) for source, decision in batch]
+
+    def _save_in(
+        self, conn: Connection, source: str, decision: Decision, now: datetime, targets: Sequence[str],
+        synced: Sequence[str],
+    ) -> SaveResult:
         updated_count = 0
         new, updated = decision.new, decision.updated
-        with self.db.write() as conn:
-            source_id = conn.execute(select(S.c.id).where(S.c.slug == source)).scalar_one()
-            inserted = self._insert_new(conn, source_id, new, now)
-            if inserted:
-                primary = self._join_stories(conn, inserted)
-                conn.execute(schema.index_log.insert(), [
-                    {"entry_id": entry_id, "op": "upsert", "created": now} for entry_id, _ in inserted
-                ])
-                outbox_rows = [
-                    {"entry_id": entry_id, "target": target, "state": "pending", "created": now,
-                     "updated": now, "next_attempt": now}
-                    for entry_id, change in inserted if change.relay and entry_id in primary
-                    for target in targets
-                ]
-                if outbox_rows:
-                    conn.execute(self.db.insert(schema.outbox).on_conflict_do_nothing(), outbox_rows)
-                conn.execute(update(S).where(S.c.id == source_id).values(items=S.c["items"] + len(inserted)))
-            for change in updated:
-                assert change.existing_id is not None
-                e = change.entry
-                conn.execute(
-                    update(E)
-                    .where(E.c.id == change.existing_id)
-                    .values(
-                        url=e.url, title=e.title, author=e.author, published=change.published,
-                        updated=e.updated or now, last_seen=now, language=e.language,
-                        summary=e.summary, content=e.content, text=e.text,
-                        tags=json.dumps(list(e.tags)), image=e.image,
-                        native_uri=e.native_uri, native_cid=e.native_cid, content_hash=e.content_hash,
-                    )
+        source_id = conn.execute(select(S.c.id).where(S.c.slug == source)).scalar_one()
+        inserted, primary = self._insert_new(conn, source_id, new, now)
+        if inserted:
+            conn.execute(schema.index_log.insert(), [
+                {"entry_id": entry_id, "op": "upsert", "created": now} for entry_id, _ in inserted
+            ])
+            outbox_rows = [
+                {"entry_id": entry_id, "target": target, "state": "pending", "created": now,
+                 "updated": now, "next_attempt": now}
+                for entry_id, change in inserted if change.relay and entry_id in primary
+                for target in targets
+            ]
+            if outbox_rows:
+                conn.execute(self.db.insert(schema.outbox).on_conflict_do_nothing(), outbox_rows)
+            conn.execute(update(S).where(S.c.id == source_id).values(items=S.c["items"] + len(inserted)))
+        for change in updated:
+            assert change.existing_id is not None
+            e = change.entry
+            conn.execute(
+                update(E)
+                .where(E.c.id == change.existing_id)
+                .values(
+                    url=e.url, title=e.title, author=e.author, published=change.published,
+                    updated=e.updated or now, last_seen=now, language=e.language,
+                    summary=e.summary, content=e.content, text=e.text,
+                    tags=json.dumps(list(e.tags)), image=e.image,
+                    native_uri=e.native_uri, native_cid=e.native_cid, content_hash=e.content_hash,
                 )
-                conn.execute(delete(T).where(T.c.entry_id == change.existing_id))
-                self._write_tags(conn, [(change.existing_id, e.tags)])
-                conn.execute(schema.index_log.insert().values(entry_id=change.existing_id, op="upsert", created=now))
-                updated_count += 1
-            if synced and updated:
-                self._rearm(conn, [c.existing_id for c in updated if c.existing_id is not None], synced, now)
+            )
+            conn.execute(delete(T).where(T.c.entry_id == change.existing_id))
+            self._write_tags(conn, [(change.existing_id, e.tags)])
+            conn.execute(schema.index_log.insert().values(entry_id=change.existing_id, op="upsert", created=now))
+            updated_count += 1
+        if synced and updated:
+            self._rearm(conn, [c.existing_id for c in updated if c.existing_id is not None], synced, now)
         new_ids = tuple(entry_id for entry_id, _ in inserted)
         return SaveResult(new=len(new_ids), updated=updated_count, new_ids=new_ids)
 
     def _insert_new(
         self, conn: Connection, source_id: int, new: Sequence[EntryChange], now: datetime
-    ) -> list[tuple[int, EntryChange]]:
-        """Insert the new entries in one statement; returns (id, change) of those really inserted."""
+    ) -> tuple[list[tuple[int, EntryChange]], set[int]]:
+        """Insert the new entries already joined to their stories.
+
+        Returns (id, change) of the entries really inserted, in ``new``'s order, and the
+        ids of those that opened their story (the relay's "first copy").
+
+        Stories come first, so each entry row is written once, with its story: an insert
+        followed by an update of ``story_id``/``is_primary`` rewrote every new row and two
+        of its indexes (bench/crawl.py --profile). The story insert (``ON CONFLICT DO
+        NOTHING RETURNING``) is the arbiter between concurrent crawlers: the stories it
+        returns are the ones this transaction opens, and their first entry here is their
+        primary one; on PostgreSQL a second transaction inserting the same key waits for
+        the first and finds its row.
+        """
         if not new:
-            return []
+            return [], set()
+        planned: dict[str, int] = {}
+        published: dict[str, datetime] = {}
+        for change in new:
+            planned[change.story_key] = planned.get(change.story_key, 0) + 1
+            published.setdefault(change.story_key, change.published)
+        keys = sorted(planned)  # key order, like every multi-row write here: no lock-order deadlocks
+        opened_stmt = self.db.insert(ST).on_conflict_do_nothing(index_elements=["key"]).returning(ST.c.id, ST.c.key)
+        opened = {row.key: row.id for row in conn.execute(
+            opened_stmt, [{"key": key, "published": published[key], "source_count": planned[key]} for key in keys])}
+        story_ids = dict(opened)
+        joined = [key for key in keys if key not in opened]
+        for start in range(0, len(joined), 500):
+            for row in conn.execute(select(ST.c.id, ST.c.key).where(ST.c.key.in_(joined[start : start + 500]))):
+                story_ids[row.key] = row.id
         rows = []
+        first_of: set[str] = set()
         for change in new:
             e = change.entry
+            is_primary = change.story_key in opened and change.story_key not in first_of
+            first_of.add(change.story_key)
             rows.append({
                 "source_id": source_id, "guid": e.guid, "url": e.url, "title": e.title, "author": e.author,
                 "published": change.published, "updated": e.updated, "first_seen": now, "last_seen": now,
                 "language": e.language, "summary": e.summary, "content": e.content, "text": e.text,
                 "tags": json.dumps(list(e.tags)), "image": e.image, "kind": e.kind,
                 "native_uri": e.native_uri, "native_cid": e.native_cid, "content_hash": e.content_hash,
-                "is_primary": True,
+                "story_id": story_ids[change.story_key], "is_primary": is_primary,
             })
         stmt = (
             self.db.insert(E)
             .on_conflict_do_nothing(index_elements=["source_id", "guid"])
             .returning(E.c.id, E.c.guid)
         )
-        by_guid = {change.entry.guid: change for change in new}
-        inserted = [(row.id, by_guid[row.guid]) for row in conn.execute(stmt, rows)]
+        ids = {row.guid: row.id for row in conn.execute(stmt, rows)}
+        inserted = [(ids[c.entry.guid], c) for c in new if c.entry.guid in ids]
+        firsts: dict[str, int] = {}  # story key -> its first entry inserted here
+        added: dict[str, int] = {}
+        for entry_id, change in inserted:
+            firsts.setdefault(change.story_key, entry_id)
+            added[change.story_key] = added.get(change.story_key, 0) + 1
+        if len(inserted) < len(new):
+            self._repair_opened(conn, new, ids, opened, firsts, added)
         self._write_tags(conn, [(entry_id, c.entry.tags) for entry_id, c in inserted])
-        return inserted
+        primary = {firsts[key] for key in opened if key in firsts}
+        if primary:
+            conn.execute(
+                update(ST).where(ST.c.id == bindparam("sid")).values(primary_entry_id=bindparam("eid")),
+                [{"sid": opened[key], "eid": firsts[key]} for key in sorted(opened) if key in firsts],
+            )
+        bumps = [{"sid": story_ids[key], "n": added[key]} for key in joined if key in added]
+        if bumps:
+            conn.execute(
+                update(ST).where(ST.c.id == bindparam("sid")).values(source_count=ST.c.source_count + bindparam("n")),
+                bumps,
+            )
+        return inserted, primary
+
+    def _repair_opened(
+        self, conn: Connection, new: Sequence[EntryChange], ids: dict[str, int], opened: dict[str, int],
+        firsts: dict[str, int], added: dict[str, int],
+    ) -> None:
+        """A concurrent crawler stored some of these GUIDs first (they were not inserted):
+        the stories opened here count only the copies really inserted, their first copy
+        inserted is their primary one, and a story left without any is removed."""
+        planned_first: dict[str, str] = {}
+        for change in new:
+            planned_first.setdefault(change.story_key, change.entry.guid)
+        for key, story_id in sorted(opened.items()):
+            if key not in firsts:
+                conn.execute(delete(ST).where(ST.c.id == story_id))
+                continue
+            conn.execute(update(ST).where(ST.c.id == story_id).values(source_count=added[key]))
+            if planned_first[key] not in ids:
+                conn.execute(update(E).where(E.c.id == firsts[key]).values(is_primary=True))
 
     def _write_tags(self, conn: Connection, tagged: Sequence[tuple[int, Sequence[str]]]) -> None:
         rows = [{"entry_id": entry_id, "tag": tag} for entry_id, tags in tagged for tag in tags]
         if rows:
             conn.execute(self.db.insert(T).on_conflict_do_nothing(), rows)
-
-    def _join_stories(self, conn: Connection, inserted: Sequence[tuple[int, EntryChange]]) -> set[int]:
-        """Attach new entries to their stories; returns the ids that are their story's first entry."""
-        first_of_key: dict[str, tuple[int, EntryChange]] = {}
-        for entry_id, change in inserted:
-            first_of_key.setdefault(change.story_key, (entry_id, change))
-        conn.execute(
-            self.db.insert(ST).on_conflict_do_nothing(index_elements=["key"]),
-            [{"key": key, "primary_entry_id": entry_id, "published": change.published, "source_count": 0}
-             for key, (entry_id, change) in first_of_key.items()],
-        )
-        stories: dict[str, tuple[int, int | None]] = {}
-        keys = list(first_of_key)
-        for start in range(0, len(keys), 500):
-            for row in conn.execute(
-                select(ST.c.id, ST.c.key, ST.c.primary_entry_id).where(ST.c.key.in_(keys[start : start + 500]))
-            ):
-                stories[row.key] = (row.id, row.primary_entry_id)
-        added: dict[int, int] = {}
-        links = []
-        primary: set[int] = set()
-        for entry_id, change in inserted:
-            story_id, primary_id = stories[change.story_key]
-            added[story_id] = added.get(story_id, 0) + 1
-            is_primary = primary_id == entry_id
-            if is_primary:
-                primary.add(entry_id)
-            links.append({"eid": entry_id, "sid": story_id, "prim": is_primary})
-        conn.execute(
-            update(E).where(E.c.id == bindparam("eid")).values(story_id=bindparam("sid"), is_primary=bindparam("prim")),
-            links,
-        )
-        conn.execute(
-            update(ST).where(ST.c.id == bindparam("sid")).values(source_count=ST.c.source_count + bindparam("n")),
-            [{"sid": story_id, "n": n} for story_id, n in added.items()],
-        )
-        return primary
 
     @staticmethod
     def _rearm(conn: Connection, entry_ids: Sequence[int], synced: Sequence[str], now: datetime) -> None:

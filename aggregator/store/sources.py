@@ -18,6 +18,21 @@ from .locks import serialize_transaction
 S = schema.sources
 
 
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """A source fetched and stored (``record_success_many``): its validators and next fetch."""
+
+    slug: str
+    now: datetime
+    next_fetch: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+    url: str | None = None
+    feed_title: str | None = None
+    feed_link: str | None = None
+    resolved_id: str | None = None
+
+
 def _state(row: Any) -> SourceState:
     m = row._mapping
     return SourceState(
@@ -212,30 +227,37 @@ class SourceRepo:
 
         (Not-modified answers go through :meth:`record_not_modified_many`.)
         """
-        values: dict[str, Any] = {
-            "disabled": False,
-            "status": "ok",
-            "last_fetch": now,
-            "last_success": now,
-            "last_error": None,
-            "error_count": 0,
-            "failing_since": None,
-            "next_fetch": next_fetch,
-            "lease_owner": None,
-            "lease_until": None,
-            "etag": etag,
-            "last_modified": last_modified,
-        }
-        if feed_title:
-            values["feed_title"] = feed_title
-        if feed_link:
-            values["feed_link"] = feed_link
-        if url:
-            values["url"] = url
-        if resolved_id:
-            values["resolved_id"] = resolved_id
+        self.record_success_many([Fetched(slug, now, next_fetch, etag, last_modified, url, feed_title, feed_link, resolved_id)])
+
+    def record_success_many(self, done: Sequence[Fetched]) -> None:
+        """``record_success`` for several sources in one transaction (a crawl's batch)."""
+        if not done:
+            return
         with self.db.write() as conn:
-            conn.execute(update(S).where(S.c.slug == slug).values(**values))
+            for f in sorted(done, key=lambda f: f.slug):  # slug order: no lock-order deadlocks
+                values: dict[str, Any] = {
+                    "disabled": False,
+                    "status": "ok",
+                    "last_fetch": f.now,
+                    "last_success": f.now,
+                    "last_error": None,
+                    "error_count": 0,
+                    "failing_since": None,
+                    "next_fetch": f.next_fetch,
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "etag": f.etag,
+                    "last_modified": f.last_modified,
+                }
+                if f.feed_title:
+                    values["feed_title"] = f.feed_title
+                if f.feed_link:
+                    values["feed_link"] = f.feed_link
+                if f.url:
+                    values["url"] = f.url
+                if f.resolved_id:
+                    values["resolved_id"] = f.resolved_id
+                conn.execute(update(S).where(S.c.slug == f.slug).values(**values))
 
     def record_not_modified_many(self, done: Sequence[tuple[str, datetime, datetime, str | None]]) -> None:
         """Record many ``304 Not Modified`` outcomes in one transaction.

@@ -18,14 +18,29 @@ from .. import logs
 from ..errors import AggregatorError, FetchError
 from ..model import Clock, Config, SourceConfig, SourceState, utcnow
 from ..waits import first_of
-from .ingest import RelayPolicy, ingest
+from .ingest import RelayPolicy, ingest_many
 from .owners import dead_here, process_owner
-from .ports import CrawlStore
+from .ports import CrawlStore, Fetched
 from .retrieve import Retrieved, Retriever
 from .schedule import failure_interval, jittered, success_interval
+from .write_batches import BatchWriter
 
 log = logs.get("aggregator.crawl")
 
+#: Sources written in one transaction at most (bench/crawl.py: beyond a few dozen, nothing
+#: is gained, and other writers would wait longer for SQLite's lock).
+WRITE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class _ToStore:
+    """A source retrieved and parsed, waiting for the write path."""
+
+    source: SourceConfig
+    state: SourceState
+    read: Retrieved
+    now: datetime
+    started: float
 
 @dataclass
 class SourceOutcome:
@@ -144,11 +159,18 @@ class Crawler:
 
         unchanged: list[tuple[str, datetime, datetime, str | None]] = []
 
+        writer: BatchWriter[_ToStore, SourceOutcome] = BatchWriter(
+            self._store_reads, max_items=WRITE_BATCH,
+            same_batch=lambda item, batch: all(b.source.slug != item.source.slug for b in batch),
+        )
+
         async def one(state: SourceState, source: SourceConfig) -> SourceOutcome | None:
             async with semaphore:
                 if stop is not None and stop.is_set():
                     return None  # shutting down: the lease is handed back below
-                outcome = await self.crawl_source(source, state, unchanged=unchanged)
+                read = await self._retrieve(source, state)
+            # the slot is free for the next fetch while this source waits for its write
+            outcome = read if isinstance(read, SourceOutcome) else await self._store(read, unchanged, writer)
             report.outcomes.append(outcome)
             if progress is not None:
                 done = len(report.outcomes)
@@ -175,7 +197,8 @@ class Crawler:
                 await self._run_batch([one(s, sources[s.slug]) for s in leased], stop)
             finally:
                 # unchanged sources are recorded together; a cancelled or crashed pass
-                # gives its remaining leases back at once
+                # gives its remaining leases back at once, once the writes under way are done
+                await writer.close()
                 done, unchanged[:] = list(unchanged), []
                 await asyncio.to_thread(self.store.sources.record_not_modified_many, done)
                 await asyncio.to_thread(self.store.sources.release, self.owner)
@@ -247,53 +270,75 @@ class Crawler:
             state = await asyncio.to_thread(self.store.sources.get, source.slug)
             if state is None:
                 raise AggregatorError(f"source {source.slug} is not in the store; run db upgrade and sync first")
+        read = await self._retrieve(source, state)
+        return read if isinstance(read, SourceOutcome) else await self._store(read, unchanged, None)
+
+    async def _retrieve(self, source: SourceConfig, state: SourceState) -> _ToStore | SourceOutcome:
+        """Fetch and parse; a known failure is recorded and is the outcome."""
         started = time.monotonic()
         try:
             read = await self.retriever.retrieve(source, state)
         except AggregatorError as exc:
             return await self._failed(source, state, exc)
-        now = self.clock()
-        if read.parsed is None and unchanged is not None:
+        return _ToStore(source, state, read, self.clock(), started)
+
+    async def _store(
+        self,
+        item: _ToStore,
+        unchanged: list[tuple[str, datetime, datetime, str | None]] | None,
+        writer: BatchWriter[_ToStore, SourceOutcome] | None,
+    ) -> SourceOutcome:
+        """The write path and the next appointment: in ``writer``'s next batch, if there is one."""
+        source, state, read, now = item.source, item.state, item.read, item.now
+        if read.parsed is None:
             next_fetch = jittered(now, self._not_modified_interval(state, read, now), self.rng)
-            unchanged.append((source.slug, now, next_fetch, read.url))
+            if unchanged is not None:
+                unchanged.append((source.slug, now, next_fetch, read.url))
+            else:
+                await asyncio.to_thread(self.store.sources.record_not_modified_many, [(source.slug, now, next_fetch, read.url)])
             return SourceOutcome(source.slug, "not_modified")
         try:
-            outcome = await asyncio.to_thread(self._store_read, source, state, read, now)
+            if writer is not None:
+                outcome = await writer.submit(item)
+            else:
+                outcome = (await asyncio.to_thread(self._store_reads, [item]))[0]
         except AggregatorError as exc:
             return await self._failed(source, state, exc)
-        log.info("crawl.source", source=source.slug, status=outcome.status, new=outcome.new, updated=outcome.updated, seconds=round(time.monotonic() - started, 3))
+        log.info("crawl.source", source=source.slug, status=outcome.status, new=outcome.new, updated=outcome.updated, seconds=round(time.monotonic() - item.started, 3))
         return outcome
 
-    def _store_read(self, source: SourceConfig, state: SourceState, read: Retrieved, now: datetime) -> SourceOutcome:
-        """The write path for what was retrieved, then the source's next appointment."""
+    def _store_reads(self, items: list[_ToStore]) -> list[SourceOutcome]:
+        """The write path for parsed sources (one transaction), then their next appointments.
+
+        Entries take the batch's latest fetch time as ``now`` (first seen, clamp of
+        future dates); each source's own fetch time goes into its state.
+        """
         settings = self.config.settings
-        fetch = read.fetch
-        if read.parsed is None:
-            self.store.sources.record_not_modified_many(
-                [(source.slug, now, jittered(now, self._not_modified_interval(state, read, now), self.rng), read.url)]
+        parsed_items = [(item, item.read.parsed) for item in items if item.read.parsed is not None]
+        assert len(parsed_items) == len(items), "not-modified sources are recorded elsewhere"
+        done = ingest_many(
+            self.store, [(item.source, parsed.entries) for item, parsed in parsed_items],
+            now=max(item.now for item in items), policy=self.policy,
+        )
+        outcomes, fetched = [], []
+        for (item, parsed), ingested in zip(parsed_items, done, strict=True):
+            fetch, now = item.read.fetch, item.now
+            published = [c.published for c in ingested.decision.new] + [
+                e.published for e in parsed.entries if e.published is not None
+            ]
+            interval = success_interval(
+                published, now=now, min_interval=settings.min_interval, max_interval=settings.max_interval,
+                max_age=fetch.max_age if fetch else None, ttl=parsed.feed.ttl, previous=_previous_interval(item.state),
             )
-            return SourceOutcome(source.slug, "not_modified")
-        parsed = read.parsed
-        done = ingest(self.store, source, parsed.entries, now=now, policy=self.policy)
-        published = [c.published for c in done.decision.new] + [
-            e.published for e in parsed.entries if e.published is not None
-        ]
-        interval = success_interval(
-            published, now=now, min_interval=settings.min_interval, max_interval=settings.max_interval,
-            max_age=fetch.max_age if fetch else None, ttl=parsed.feed.ttl, previous=_previous_interval(state),
-        )
-        self.store.sources.record_success(
-            source.slug,
-            now=now,
-            next_fetch=jittered(now, interval, self.rng),
-            etag=fetch.etag if fetch else None,
-            last_modified=fetch.last_modified if fetch else None,
-            url=read.url,
-            feed_title=parsed.feed.title,
-            feed_link=parsed.feed.link,
-            resolved_id=read.resolved_id,
-        )
-        return SourceOutcome(source.slug, "ok", done.new, done.updated)
+            fetched.append(Fetched(
+                item.source.slug, now=now, next_fetch=jittered(now, interval, self.rng),
+                etag=fetch.etag if fetch else None, last_modified=fetch.last_modified if fetch else None,
+                url=item.read.url, feed_title=parsed.feed.title, feed_link=parsed.feed.link,
+                resolved_id=item.read.resolved_id,
+            ))
+            outcomes.append(SourceOutcome(item.source.slug, "ok", ingested.new, ingested.updated))
+        self.store.sources.record_success_many(fetched)
+        return outcomes
 
     def _not_modified_interval(self, state: SourceState, read: Retrieved, now: datetime) -> float:
         """Nothing new: the previous pace, slowed a little, within the server's max-age."""

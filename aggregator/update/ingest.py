@@ -91,11 +91,37 @@ def ingest(
         now: the fetch (or receipt) time: future dates are clamped to it and missing
             dates take it.
     """
-    enriched = enrich(source, entries)
-    existing = store.entries.existing(source.slug, [e.guid for e in enriched])
-    decision = decide(source.slug, enriched, existing, now=now, relay=source.relay, backlog=policy.backlog)
-    return Ingested(decision, store.entries.save(source.slug, decision, now=now, targets=policy.targets,
-                                                 synced=policy.synced))
+    return ingest_many(store, [(source, entries)], now=now, policy=policy)[0]
+
+
+def ingest_many(
+    store: EntryWriter,
+    batch: Sequence[tuple[SourceConfig, Sequence[EntryData]]],
+    *,
+    now: datetime,
+    policy: RelayPolicy,
+) -> list[Ingested]:
+    """``ingest`` for several sources in one transaction: one ``Ingested`` per source, in order.
+
+    Each source is enriched and decided on its own, exactly as ``ingest`` does; only the
+    reads and the writes are shared (one read of what is stored, one transaction), so a
+    crawl that stores thousands of sources pays one commit per batch, not per source.
+    Stories are joined in batch order: the first source of the batch to carry an article
+    opens its story, as if the sources had been ingested one after the other.
+    """
+    if len({source.slug for source, _ in batch}) != len(batch):
+        raise ValueError("ingest_many: a source appears twice in one batch")
+    enriched = [(source, enrich(source, entries)) for source, entries in batch]
+    existing = store.entries.existing_many([(source.slug, [e.guid for e in entries]) for source, entries in enriched])
+    decisions = [
+        decide(source.slug, entries, existing[source.slug], now=now, relay=source.relay, backlog=policy.backlog)
+        for source, entries in enriched
+    ]
+    saved = store.entries.save_many(
+        [(source.slug, decision) for (source, _), decision in zip(enriched, decisions, strict=True)],
+        now=now, targets=policy.targets, synced=policy.synced,
+    )
+    return [Ingested(decision, result) for decision, result in zip(decisions, saved, strict=True)]
 
 
 def withdraw(store: EntryWriter, source: SourceConfig, guids: Sequence[str], *, now: datetime, policy: RelayPolicy) -> int:
@@ -104,6 +130,6 @@ def withdraw(store: EntryWriter, source: SourceConfig, guids: Sequence[str], *, 
     As an operator's delete: hidden everywhere, never brought back, and withdrawn from the
     relay (a Delete follows on the targets that mirror deletions). Returns how many.
     """
-    existing = store.entries.existing(source.slug, guids)
+    existing = store.entries.existing_many([(source.slug, guids)])[source.slug]
     ids = [e.id for e in existing.values() if not e.deleted]
     return store.entries.mark_deleted(ids, now=now, synced=policy.synced) if ids else 0

@@ -12,14 +12,18 @@ from typing import Any, Protocol
 
 from ..model import Decision, ExistingEntry, SourceState
 from ..store import SaveResult
+from ..store.sources import Fetched
 
-__all__ = ["ActorFollows", "CrawlStore", "EntryWriter", "SaveResult"]
+__all__ = ["ActorFollows", "CrawlStore", "EntryWriter", "Fetched", "SaveResult"]
 
 
 class EntryWrites(Protocol):
-    def existing(self, source: str, guids: Iterable[str]) -> dict[str, ExistingEntry]: ...
+    def existing_many(self, wanted: Sequence[tuple[str, Iterable[str]]]) -> dict[str, dict[str, ExistingEntry]]: ...
 
-    def save(self, source: str, decision: Decision, *, now: datetime, targets: Sequence[str] = (), synced: Sequence[str] = ()) -> SaveResult: ...
+    def save_many(
+        self, batch: Sequence[tuple[str, Decision]], *, now: datetime, targets: Sequence[str] = (),
+        synced: Sequence[str] = (),
+    ) -> list[SaveResult]: ...
 
     def mark_deleted(self, entry_ids: Iterable[int], *, now: datetime, synced: Sequence[str] = ()) -> int: ...
 
@@ -45,6 +49,8 @@ class SourceStates(Protocol):
     def leased(self, now: datetime) -> dict[str, tuple[str, datetime]]: ...
 
     def record_success(self, slug: str, *, now: datetime, next_fetch: datetime, etag: str | None = None, last_modified: str | None = None, url: str | None = None, feed_title: str | None = None, feed_link: str | None = None, resolved_id: str | None = None) -> None: ...
+
+    def record_success_many(self, done: Sequence[Fetched]) -> None: ...
 
     def record_not_modified_many(self, done: Sequence[tuple[str, datetime, datetime, str | None]]) -> None: ...
 

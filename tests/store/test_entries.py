@@ -86,3 +86,57 @@ def test_lease_is_exclusive_until_expiry(store: Store, clock) -> None:
     assert sorted(first) == ["a", "b"]
     assert store.sources.lease("w2", now, seconds=60, limit=10) == []
     assert sorted(store.sources.lease("w2", now + timedelta(seconds=61), seconds=60, limit=10)) == ["a", "b"]
+
+
+def stories(store: Store) -> list[tuple[int | None, int]]:
+    """(primary entry's guid, source count) of every story, in id order."""
+    from sqlalchemy import select
+
+    from aggregator.store import schema
+
+    ST, E = schema.stories, schema.entries
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(E.c.guid, ST.c.source_count).select_from(ST.outerjoin(E, E.c.id == ST.c.primary_entry_id))
+            .order_by(ST.c.id)
+        )
+        return [(r.guid, r.source_count) for r in rows]
+
+
+def test_a_batch_of_sources_is_stored_as_if_one_after_the_other(store: Store, clock) -> None:
+    from aggregator.update.decide import decide
+
+    setup_sources(store)
+    title = "Manifestation contre la loi immigration samedi à Lyon"
+    decisions = [
+        (slug, decide(slug, [entry(guid, title, published=clock()), entry(guid + "-only", f"Court {slug}")], {},
+                      now=clock(), relay=True, backlog=timedelta(hours=24)))
+        for slug, guid in (("a", "x"), ("b", "y"))
+    ]
+    results = store.entries.save_many(decisions, now=clock(), targets=("mastodon",))
+    assert [(r.new, r.updated) for r in results] == [(2, 0), (2, 0)]
+    [shared] = [e for e in store.entries.newest(stories_only=True) if e.title == title]
+    assert shared.source == "a", "the first source of the batch opens the story"
+    assert sorted(stories(store)) == [("x", 2), ("x-only", 1), ("y-only", 1)]
+    assert len(store.outbox.all()) == 3, "the shared story is relayed once"
+    assert store.index_log.backlog() == 4
+
+
+def test_an_entry_stored_meanwhile_by_another_crawler_leaves_no_empty_story(store: Store, clock) -> None:
+    from aggregator.update.decide import decide
+
+    setup_sources(store)
+    save(store, "a", [entry("1", "Rassemblement devant la mairie ce soir à dix-huit heures")])
+    # a crawler that read "nothing stored" before the first one wrote: its "new" entry
+    # 1 (retitled) is already there, its entry 2 shares the new title
+    retitled = "Rassemblement devant la préfecture demain matin à neuf heures"
+    late = decide("a", [entry("1", retitled), entry("2", retitled)], {}, now=clock(), relay=True,
+                  backlog=timedelta(hours=24))
+    [result] = store.entries.save_many([("a", late)], now=clock())
+    assert (result.new, len(result.new_ids)) == (1, 1)
+    assert stories(store) == [("1", 1), ("2", 1)], "entry 2 opens the new story, counted once"
+    assert {e.guid for e in store.entries.newest(stories_only=True)} == {"1", "2"}
+    alone = decide("a", [entry("1", "Un tout autre titre pour le même article du site")], {}, now=clock(),
+                   relay=True, backlog=timedelta(hours=24))
+    assert store.entries.save_many([("a", alone)], now=clock())[0].new == 0
+    assert stories(store) == [("1", 1), ("2", 1)], "a story with no entry of its own is not left behind"

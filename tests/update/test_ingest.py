@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from aggregator.model import EntryData, SourceConfig
 from aggregator.store import Store
 from aggregator.update.ingest import RelayPolicy, enrich, ingest, merge_tags
@@ -42,3 +44,22 @@ def test_ingest_stores_enriched_entries_and_queues_relay_once_per_story(store: S
     assert row.entry_id == stored.id and stored.language == "fr" and stored.tags == ("lyon", "luttes")
     again = ingest(store, SOURCE, [entry("a", title, published=clock())], now=clock(), policy=policy)
     assert (again.new, again.updated, again.decision.unchanged) == (0, 0, 1)
+
+
+def test_ingest_many_is_ingest_for_each_source_in_one_transaction(store: Store, clock) -> None:
+    from aggregator.update.ingest import ingest_many
+
+    other = SourceConfig(slug="other", name="Autre", kind="feed", url="https://other.example/feed")
+    store.sources.sync([SOURCE, other])
+    policy = RelayPolicy(targets=("mastodon",), backlog=timedelta(hours=24))
+    title = "Rassemblement de soutien aux grévistes du dépôt de bus"
+    done = ingest_many(store, [(other, [entry("b", title, published=clock())]),
+                               (SOURCE, [entry("a", title, published=clock()), entry("c", "Autre sujet ici")])],
+                       now=clock(), policy=policy)
+    assert [(d.new, len(d.decision.new)) for d in done] == [(1, 1), (2, 2)]
+    [row, _] = sorted(store.outbox.all(), key=lambda r: r.entry_id)
+    [first] = store.entries.newest(source="other")
+    assert row.entry_id == first.id, "the batch's first source opens the shared story"
+    assert {e.tags for e in store.entries.newest(source="media")} == {("lyon", "luttes")}
+    with pytest.raises(ValueError, match="twice"):
+        ingest_many(store, [(SOURCE, []), (SOURCE, [])], now=clock(), policy=policy)
