@@ -30,8 +30,15 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchResults:
-    """One page of hits, the number of matches in all, and the query as asked."""
+    """One page of hits, the number of matches in all, and the query as asked.
+
+    ``total_capped``: the engine stopped counting at ``total`` (PostgreSQL counts at most
+    ``COUNT_CAP`` matches: an exact count of a common word over a large archive cost more
+    than the page itself). ``total`` is then a lower bound, shown as "more than"; it is
+    never a wrong number.
+    """
 
     hits: list[SearchHit]
     total: int
     query: str
+    total_capped: bool = False

@@ -82,7 +82,10 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(f"{hit.score:7.3f}  {to_iso(hit.published)}  [{hit.source}]  {hit.title}\n    {hit.url or ''}")
     if not args.json:
-        print(f"{results.total} result{'' if results.total == 1 else 's'}", file=sys.stderr)
+        if results.total_capped:
+            print(f"more than {results.total} results", file=sys.stderr)
+        else:
+            print(f"{results.total} result{'' if results.total == 1 else 's'}", file=sys.stderr)
     return 0
 
 

@@ -21,6 +21,8 @@ from .types import SearchRequest, SearchResults
 #: every match of a common word grows with the archive (a quarter-second at 20,000 entries
 #: for a word found in half of them); a thousand covers weeks of a busy aggregator.
 RANK_WINDOW = 1000
+#: Matches counted at most; past it a search says "more than" (``SearchResults.total_capped``).
+COUNT_CAP = 10_000
 
 
 class PostgresIndex:
@@ -92,9 +94,10 @@ class PostgresIndex:
             half_life_days=analysis.HALF_LIFE_DAYS,
             recency_weight=analysis.RECENCY_WEIGHT,
             rank_window=RANK_WINDOW,
+            count_cap=COUNT_CAP,
         )
-        hits, total = self.repo.search(spec)
-        return SearchResults(hits, total, query)
+        hits, total, capped = self.repo.search(spec)
+        return SearchResults(hits, total, query, total_capped=capped)
 
     def _analyse(self, parsed: ParsedQuery) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
         """Per language group: the tsquery to match, and the one to highlight with.

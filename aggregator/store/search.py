@@ -103,6 +103,8 @@ class SearchSpec:
     #: Relevance ranks the most recent ``rank_window`` matches; past them, results follow
     #: in date order (see ``SearchRepo.search``).
     rank_window: int = 1000
+    #: Matches are counted up to this many; past it the total is reported as capped.
+    count_cap: int = 10_000
 
 
 class SearchRepo:
@@ -207,8 +209,12 @@ class SearchRepo:
             raise StoreError(f"search analysis failed: {exc.__class__.__name__}: {exc}") from exc
         return out
 
-    def search(self, spec: SearchSpec) -> tuple[list[SearchHit], int]:
-        """One page of results and the total number of matches.
+    def search(self, spec: SearchSpec) -> tuple[list[SearchHit], int, bool]:
+        """One page of results, the number of matches, and whether that number was capped.
+
+        The count stops at ``spec.count_cap`` (``LIMIT cap + 1`` under the count): an exact
+        count of a common word was most of a search's time at 200,000 entries
+        (bench/search_probe.py), and "more than 10,000" is as useful to a reader.
 
         Matching, filters and ordering read ``search_documents`` alone (its copies of
         published, source and language); the entries join, the headline and the deleted
@@ -218,7 +224,7 @@ class SearchRepo:
         quarter-second at 20,000 entries and grows with the archive.
         """
         if not spec.match_all and not spec.queries:
-            return [], 0
+            return [], 0, False
         where = self._where(spec)
         by_date = spec.sort == "date" or spec.match_all
         window = max(0, spec.rank_window)
@@ -235,7 +241,8 @@ class SearchRepo:
                         start = max(spec.offset, window)
                         pages.append(_dated(where, start, end - start))
                 rows = [row for page in pages for row in conn.execute(self._page(spec, page)).all()]
-                total = int(conn.execute(select(func.count()).select_from(D).where(*where)).scalar() or 0)
+                counted = select(D.c.entry_id).where(*where).limit(spec.count_cap + 1).subquery()
+                total = int(conn.execute(select(func.count()).select_from(counted)).scalar() or 0)
         except SQLAlchemyError as exc:
             if "tsquery" in str(exc):
                 raise SearchQueryError("Recherche illisible. / Unreadable query.") from exc
@@ -252,7 +259,9 @@ class SearchRepo:
             )
             for r in rows
         ]
-        return hits, total
+        if total > spec.count_cap:
+            return hits, spec.count_cap, True
+        return hits, total, False
 
     def _page(self, spec: SearchSpec, page: Any) -> Any:
         """The page's entries (live only), with their headline, in the page's order."""

@@ -139,6 +139,8 @@ async def api_items(request: web.Request) -> web.Response:
     }
     if page.total is not None:
         data["total"] = page.total
+        if page.total_capped:
+            data["total_capped"] = True  # "total" is a lower bound: more matches than that
     return _json(request, data)
 
 

@@ -39,6 +39,7 @@ class Page:
     items: list[RiverItem]
     next_cursor: str | None = None
     total: int | None = None  # search only
+    total_capped: bool = False  # search only: ``total`` is a lower bound ("more than")
     error: str | None = None  # a malformed query, in words for the reader
     snippets: dict[int, str] = field(default_factory=dict)  # search only: entry id -> snippet
     unavailable: bool = False  # search asked but no index configured
@@ -124,9 +125,10 @@ def search_page(store: ReadStore, index: SearchIndexLike | None, filters: Filter
     rows = [entries[i] for i in ids if i in entries and not entries[i].deleted]
     items = _with_story_members(store, rows, filters.exclude)
     total = int(results.total)
-    next_cursor = encode_offset(offset + limit) if offset + limit < total else None
+    more = offset + limit < total or (results.total_capped and len(results.hits) == limit)
+    next_cursor = encode_offset(offset + limit) if more else None
     return Page(
-        items=items, next_cursor=next_cursor, total=total,
+        items=items, next_cursor=next_cursor, total=total, total_capped=results.total_capped,
         snippets={int(hit.id): hit.snippet for hit in results.hits if hit.snippet},
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import nh3
 from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 from markupsafe import Markup
 
 from ..shapes import safe_url
@@ -127,6 +128,7 @@ class Renderer:
             env.filters["mastodon_url"] = mastodon_url
             env.filters["bluesky_url"] = bluesky_url
             env.filters["date"] = self._date_filter(locale)
+            env.filters["number"] = partial(format_decimal, locale=locale)  # 10 000 / 10,000
             env.globals["static"] = self.static_url
             env.globals["query"] = query_string
             self.envs[locale] = env

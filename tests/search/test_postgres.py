@@ -120,3 +120,22 @@ def test_ping_reads_the_search_table_and_fails_while_the_database_is_down(pg_sto
             PostgresIndex(dead, clock=clock).ping()
     finally:
         dead.close()
+
+
+def test_the_count_stops_at_the_cap_and_says_so(pg_store: Store, clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``COUNT_CAP`` matches the total is the cap, flagged as a lower bound; at or
+    under it, the exact number. Pages keep coming while a capped search fills them."""
+    _many(pg_store, 30)
+    index = PostgresIndex(pg_store, clock=clock)
+    index.sync()
+    exact = index.search(SearchRequest("grève", limit=5))
+    assert (exact.total, exact.total_capped) == (30, False)
+    monkeypatch.setattr(postgres, "COUNT_CAP", 30)
+    at_cap = index.search(SearchRequest("grève", limit=5))
+    assert (at_cap.total, at_cap.total_capped) == (30, False)
+    monkeypatch.setattr(postgres, "COUNT_CAP", 12)
+    capped = index.search(SearchRequest("grève", limit=5))
+    assert (capped.total, capped.total_capped) == (12, True)
+    assert [h.id for h in capped.hits] == [h.id for h in exact.hits]
+    narrow = index.search(SearchRequest("numéro", limit=5))  # ten titles: under the cap
+    assert (narrow.total, narrow.total_capped) == (10, False)

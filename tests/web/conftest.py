@@ -124,7 +124,7 @@ class FakeIndex:
                 snippet = e.text.replace(words[0], f"<b>{words[0]}</b>") if words else e.text
                 hits.append(SimpleNamespace(id=e.id, source=e.source, url=e.url, title=e.title,
                                             published=e.published, score=1.0, snippet=snippet))
-        return SimpleNamespace(hits=hits[offset:offset + limit], total=len(hits), query=query)
+        return SimpleNamespace(hits=hits[offset:offset + limit], total=len(hits), query=query, total_capped=False)
 
 
 @pytest.fixture

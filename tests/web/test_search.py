@@ -95,7 +95,7 @@ async def test_view_passes_filters_to_the_index(filled: Store, make_client: Any)
     fake_hostile = FakeIndex(filled)
     fake_hostile.search = lambda *a, **k: type("R", (), {"hits": [type("H", (), {  # type: ignore[method-assign]
         "id": 1, "source": "paris-luttes", "url": None, "title": "t", "published": None, "score": 1.0,
-        "snippet": '<img src=x onerror=alert(1)><mark>ok</mark><script>alert(2)</script>'})()], "total": 1, "query": "x"})()
+        "snippet": '<img src=x onerror=alert(1)><mark>ok</mark><script>alert(2)</script>'})()], "total": 1, "query": "x", "total_capped": False})()
     client = await make_client(filled, fake_hostile)
     html = await (await client.get("/search?q=x")).text()
     assert "<mark>ok</mark>" in html and "onerror" not in html and "<script>alert(2)" not in html
@@ -107,3 +107,26 @@ async def test_search_without_index_is_503(filled: Store, make_client: Any) -> N
     assert resp.status == 503 and "La recherche n’est pas disponible" in await resp.text()
     resp = await client.get("/search")
     assert resp.status == 200 and 'id="q"' in await resp.text()
+
+
+async def test_a_capped_count_says_more_than_and_pages_go_on(
+    filled: Store, index: SearchIndex, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL stops counting at ``COUNT_CAP``: the page then says "Plus de N résultats"
+    (never a wrong number), the API flags ``total_capped`` and the next page is offered.
+    The embedded engine counts exactly and never flags it."""
+    from aggregator.index import postgres
+
+    monkeypatch.setattr(postgres, "COUNT_CAP", 25)
+    client = await make_client(filled, index)
+    html = await (await client.get("/search?q=grève")).text()
+    api = await (await client.get("/api/items?q=grève&limit=20")).json()
+    if isinstance(index, postgres.PostgresIndex):
+        assert "Plus de 25 résultats" in html and "45 résultats" not in html
+        assert api["total"] == 25 and api["total_capped"] is True
+        html_en = await (await client.get("/search?q=grève&ui=en")).text()
+        assert "More than 25 results" in html_en
+    else:
+        assert "45 résultats" in html
+        assert api["total"] == 45 and "total_capped" not in api
+    assert re.search(r'<a rel="next" href="', html) and api["next_cursor"]
