@@ -34,6 +34,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from aggregator.store.migrate import MIGRATIONS
@@ -83,6 +84,13 @@ class Deployment:
 
     def db(self) -> Engine:
         return create_engine(self.stack.pg_url(), poolclass=NullPool)
+
+    def answers(self) -> bool:
+        """Whether the database accepts a connection from the host now."""
+        try:
+            return self.scalar("SELECT 1") == 1
+        except OperationalError:
+            return False
 
     def scalar(self, sql: str, **params: Any) -> Any:
         engine = self.db()
@@ -379,6 +387,9 @@ def test_backup_and_restore_as_documented(deployed: Deployment) -> None:
     stack.compose("up", "-d", "postgres")
     pg = stack.name("postgres")
     until(lambda: stack.health(pg) == "healthy", 120, "the new postgres to be healthy", lambda: stack.logs(pg))
+    # "healthy" is pg_isready inside the container; the host reaches it through a port that
+    # a new container publishes a moment later (seen refused once on a loaded machine).
+    until(deployed.answers, 60, "the new postgres to accept connections from the host", lambda: stack.logs(pg))
     assert deployed.scalar("SELECT to_regclass('entries') IS NULL"), "a fresh volume"
     stack.compose_bytes("exec", "-T", "postgres", "sh", "-c",
                         'pg_restore -U "$POSTGRES_USER" -d "$POSTGRES_DB" --clean --if-exists --no-owner', stdin=dump)
