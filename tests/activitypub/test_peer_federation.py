@@ -39,17 +39,9 @@ async def server(tmp_path: Path) -> AsyncIterator[ApServer]:
         store.close()
 
 
-async def peer_call(peer: ActivityPubPeer, path: str, body: dict[str, Any] | None = None) -> Any:
-    async with aiohttp.ClientSession() as http:
-        request = http.post(peer.origin + path, json=body) if body is not None else http.get(peer.origin + path)
-        async with request as response:
-            data = await response.json()
-            assert response.status == 200, (path, data, peer.log_tail())
-            return data
-
 
 async def peer_received(peer: ActivityPubPeer, kind: str, actor: str) -> list[dict[str, Any]]:
-    inbox = await peer_call(peer, "/_peer/inbox")
+    inbox = await peer.call("/_peer/inbox")
     errors = [r for r in inbox if r["type"] == "InboxError"]
     assert not errors, errors
     return [r for r in inbox if r["type"] == kind and r.get("actor") == actor]
@@ -58,11 +50,11 @@ async def peer_received(peer: ActivityPubPeer, kind: str, actor: str) -> list[di
 async def test_peer_follows_us_and_receives_our_posts(activitypub_peer: ActivityPubPeer, server: ApServer) -> None:
     peer = activitypub_peer
     # The peer sees our actor (by URL: it refuses acct: look-ups on loopback).
-    found = await peer_call(peer, f"/_peer/lookup?q={server.actor}")
+    found = await peer.call(f"/_peer/lookup?q={server.actor}")
     assert found["id"] == server.actor and found["type"] == "Service"
     assert found["publicKey"]["id"] == server.urls.key_id
 
-    sent = await peer_call(peer, "/_peer/follow", {"target": server.actor})
+    sent = await peer.call("/_peer/follow", {"target": server.actor})
     assert sent["to"] == server.urls.inbox
     assert server.answers[0] == (202, "Follow")  # the RFC 9421 first knock verified: no retry
     followers = server.store.ap_followers.all(server.actor)
@@ -105,7 +97,7 @@ async def test_peer_follows_us_and_receives_our_posts(activitypub_peer: Activity
     assert (again.status, again.scheme, again.knocks) == (202, "rfc9421", 1)
 
     # The peer unfollows: Undo(Follow) removes the follower.
-    await peer_call(peer, "/_peer/unfollow", {"target": server.actor})
+    await peer.call("/_peer/unfollow", {"target": server.actor})
     assert server.store.ap_followers.all(server.actor) == []
 
 
@@ -118,29 +110,29 @@ async def test_we_follow_the_peer_and_its_posts_arrive(activitypub_peer: Activit
     # The peer answers with a signed Accept to our inbox; the handler moves the state.
     await poll(lambda: _state(server, alice.id, "accepted"), what="our follow accepted")
     assert server.answers.count((202, "Accept")) == 1
-    followers = await peer_call(peer, "/_peer/followers")
+    followers = await peer.call("/_peer/followers")
     assert server.actor in followers
 
-    posted = await peer_call(peer, "/_peer/post", {"content": "<p>Bonjour <a href='https://site.example/x'>lien</a></p>", "url": "https://site.example/x"})
+    posted = await peer.call("/_peer/post", {"content": "<p>Bonjour <a href='https://site.example/x'>lien</a></p>", "url": "https://site.example/x"})
     assert server.urls.inbox in posted["to"]
     await poll(lambda: _posts(server, "create"), what="the peer's Create in our inbox")
     post = next(p for p in server.posts if p.action == "create")
     assert (post.actor, post.object_id, post.url, post.type) == (alice.id, posted["object"], "https://site.example/x", "Note")
     assert "Bonjour" in post.content and post.published is not None
 
-    await peer_call(peer, "/_peer/update", {"id": posted["object"], "content": "<p>Bonjour, corrigé</p>"})
+    await peer.call("/_peer/update", {"id": posted["object"], "content": "<p>Bonjour, corrigé</p>"})
     await poll(lambda: _posts(server, "update"), what="the peer's Update")
     assert "corrigé" in next(p for p in server.posts if p.action == "update").content
-    await peer_call(peer, "/_peer/announce", {"object": "https://elsewhere.example/notes/1"})
+    await peer.call("/_peer/announce", {"object": "https://elsewhere.example/notes/1"})
     await poll(lambda: _posts(server, "announce"), what="the peer's Announce")
     assert next(p for p in server.posts if p.action == "announce").object_id == "https://elsewhere.example/notes/1"
-    await peer_call(peer, "/_peer/delete", {"id": posted["object"]})
+    await peer.call("/_peer/delete", {"id": posted["object"]})
     await poll(lambda: _posts(server, "delete"), what="the peer's Delete")
     assert next(p for p in server.posts if p.action == "delete").object_id == posted["object"]
 
     # Our Undo(Follow) reaches the peer, which drops us from alice's followers.
     await server.transport.post(alice.inbox, activities.undo_follow(server.urls, alice.id, follow["id"]))
-    assert server.actor not in await peer_call(peer, "/_peer/followers")
+    assert server.actor not in await peer.call("/_peer/followers")
 
 
 async def test_unsigned_tampered_and_replayed_posts_store_nothing(activitypub_peer: ActivityPubPeer, server: ApServer) -> None:
@@ -165,7 +157,7 @@ async def test_unsigned_tampered_and_replayed_posts_store_nothing(activitypub_pe
     assert [a for a in server.answers if a[0] == 202] == []
 
     # A real Follow from the peer is accepted once; replaying its captured bytes is ignored.
-    await peer_call(peer, "/_peer/follow", {"target": server.actor})
+    await peer.call("/_peer/follow", {"target": server.actor})
     assert len(server.store.ap_followers.all()) == 1
     headers, captured = server.raw[-1]
     server.store.ap_followers.remove_actor(peer.actor)

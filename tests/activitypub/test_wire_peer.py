@@ -38,18 +38,10 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     store.close()
 
 
-async def peer_call(peer: ActivityPubPeer, path: str, body: dict[str, Any] | None = None) -> Any:
-    async with aiohttp.ClientSession() as http:
-        request = http.post(peer.origin + path, json=body) if body is not None else http.get(peer.origin + path)
-        async with request as response:
-            data = await response.json()
-            assert response.status == 200, (path, data, peer.log_tail())
-            return data
-
 
 def received(peer: ActivityPubPeer, kind: str, actor: str, where: Callable[[dict[str, Any]], bool] = lambda _: True) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
     async def check() -> list[dict[str, Any]]:
-        inbox = await peer_call(peer, "/_peer/inbox")
+        inbox = await peer.call("/_peer/inbox")
         assert not [r for r in inbox if r["type"] == "InboxError"], inbox
         return [r for r in inbox if r["type"] == kind and r.get("actor") == actor and where(r)]
     return check
@@ -70,9 +62,9 @@ async def test_peer_follows_us_and_gets_our_stories(activitypub_peer: ActivityPu
         source = SourceConfig(slug="media", name="Média libre", kind="feed", url=site.url("/feed"), language="fr")
         async with running_instance(store, with_actor(Config(sources=(source,)))) as inst:
             actor = inst.actor
-            found = await peer_call(peer, f"/_peer/lookup?q={actor}")
+            found = await peer.call(f"/_peer/lookup?q={actor}")
             assert (found["id"], found["type"]) == (actor, "Service")
-            sent = await peer_call(peer, "/_peer/follow", {"target": actor})
+            sent = await peer.call("/_peer/follow", {"target": actor})
             [follower] = store.ap_followers.all(actor)
             assert (follower.actor_id, follower.shared_inbox, follower.follow_id) == (peer.actor, peer.shared_inbox, sent["sent"])
             relay = await inst.agg.relay()
@@ -102,7 +94,7 @@ async def test_peer_follows_us_and_gets_our_stories(activitypub_peer: ActivityPu
             assert delete["json"]["object"]["id"] == note["id"]
             assert store.ap_deliveries.counts() == {"delivered": 4}  # Accept, Create, Update, Delete: once each
 
-            await peer_call(peer, "/_peer/unfollow", {"target": actor})
+            await peer.call("/_peer/unfollow", {"target": actor})
             assert store.ap_followers.all(actor) == []
 
 
@@ -117,22 +109,22 @@ async def test_we_follow_the_peer_and_its_posts_become_items(activitypub_peer: A
         await poll(lambda: _following(store, inst, "accepted"), what="the peer's Accept of our Follow")
         row = source_json(source, store.sources.get("alice"), follow=store.ap_following.by_source(inst.actor)["alice"].state)
         assert (row["kind"], row["follow"], row["status"]) == ("activitypub", "accepted", "ok")
-        assert inst.actor in await peer_call(peer, "/_peer/followers")
+        assert inst.actor in await peer.call("/_peer/followers")
 
-        posted = await peer_call(peer, "/_peer/post", {"content": "<p>Grève au port <script>x()</script> <a href='https://site.example/greve'>lien</a></p>",
+        posted = await peer.call("/_peer/post", {"content": "<p>Grève au port <script>x()</script> <a href='https://site.example/greve'>lien</a></p>",
                                                       "url": "https://site.example/greve"})
         [item] = await poll(lambda: _items(store), what="the peer's post as an item")
         assert (item.url, item.kind, item.native_uri) == ("https://site.example/greve", "post", posted["object"])
         assert "script" not in item.content and item.title.startswith("Grève au port")
-        await peer_call(peer, "/_peer/update", {"id": posted["object"], "content": "<p>Grève au port, suite</p>"})
+        await peer.call("/_peer/update", {"id": posted["object"], "content": "<p>Grève au port, suite</p>"})
         await poll(lambda: _items(store, lambda e: "suite" in e.title), what="the edit")
-        await peer_call(peer, "/_peer/delete", {"id": posted["object"]})
+        await peer.call("/_peer/delete", {"id": posted["object"]})
         await poll(lambda: _none(store), what="the deletion")
 
         # The source leaves sources.yaml: our Undo(Follow) reaches the peer.
         inst.agg.settings = replace(inst.agg.settings, config=replace(config, sources=()))
         assert await inst.agg.sync_follows() == 1
-        assert inst.actor not in await peer_call(peer, "/_peer/followers")
+        assert inst.actor not in await peer.call("/_peer/followers")
         assert store.ap_following.all(inst.actor) == []
 
 
@@ -147,7 +139,7 @@ async def test_forged_and_replayed_posts_from_the_peer_store_nothing(activitypub
             return await receive(request)
 
         inst.fed.inbox.receive = spy  # type: ignore[method-assign]
-        await peer_call(peer, "/_peer/follow", {"target": inst.actor})
+        await peer.call("/_peer/follow", {"target": inst.actor})
         assert len(store.ap_followers.all()) == 1
         store.ap_followers.remove_actor(peer.actor)
         signed = captured[-1]

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,18 @@ class ActivityPubPeer:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    async def call(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The peer's control API (README: follow, post, edit, delete, boost…): POST ``body``
+        as JSON, or GET without one; the answer's JSON, which must be a 200."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            request = http.post(self.origin + path, json=body) if body is not None else http.get(self.origin + path)
+            async with request as response:
+                data = await response.json()
+                assert response.status == 200, (path, data, self.log_tail())
+                return data
 
 
 def _npm(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
