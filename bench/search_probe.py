@@ -23,10 +23,11 @@ import search as sb  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from aggregator.index import SearchRequest, open_index  # noqa: E402
+from aggregator.index.postgres import COUNT_CAP  # noqa: E402
 from aggregator.store import Store  # noqa: E402
 from tests.conftest import PostgresCluster  # noqa: E402
 
-CAP = 10_000
+CAP = COUNT_CAP  # what the engine itself counts up to
 
 
 def p95(values: list[float]) -> float:

@@ -7,7 +7,6 @@ with a ``Z``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from ..model import to_iso
+from ..webapp.http import json_bytes
 from ..webapp.urls import PublicUrls
 from .archive import ArchivedDay
 from .compose import Digest, DigestItem
@@ -94,7 +94,7 @@ def digest_json_feed(days: Sequence[ArchivedDay], *, urls: PublicUrls, title: st
     }) for day in days]
     doc = _without_none({"version": JSONFEED_VERSION, "title": title, "home_page_url": urls.absolute("/digest"),
                          "feed_url": urls.absolute("/digest.json"), "language": locale, "items": items})
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return json_bytes(doc)
 
 
 def _without_none(obj: dict[str, Any]) -> dict[str, Any]:

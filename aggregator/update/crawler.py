@@ -42,6 +42,7 @@ class _ToStore:
     now: datetime
     started: float
 
+
 @dataclass
 class SourceOutcome:
     slug: str

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from aggregator.webapp import create_app
-from tests.browser import AXE, NEEDS_BROWSER, chromium, running
+from tests.browser import NEEDS_BROWSER, axe, chromium, running
 from tests.conftest import free_port
 
 from . import loopback
@@ -156,11 +156,7 @@ def test_the_block_is_accessible_in_its_frame(browser: Any, sites: Sites) -> Non
         page = context.new_page()
         try:
             page.goto(f"{sites.host_base}/axe", wait_until="load")
-            frame = embed_frame(page)
-            frame.evaluate(AXE.read_text())
-            result = frame.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-            violations = [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-                          for v in result["violations"] if v["impact"] in ("serious", "critical")]
+            violations = axe(embed_frame(page))
             assert violations == [], json.dumps(violations)
             assert requests.foreign == [] and context.cookies() == []
         finally:
@@ -227,11 +223,8 @@ def test_share_and_suggest_pages_are_accessible_on_a_phone(browser: Any, sites: 
         page = context.new_page()
         try:
             page.goto(sites.base + path, wait_until="load")
-            page.evaluate(AXE.read_text())
             # The preview frame is sandboxed (no scripts): axe checks it in the test above.
-            result = page.evaluate("() => axe.run(document, {resultTypes: ['violations'], iframes: false})")
-            violations = [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-                          for v in result["violations"] if v["impact"] in ("serious", "critical")]
+            violations = axe(page, iframes=False)
             assert violations == [], json.dumps(violations)
             assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, f"{path} at {width}px"
             assert requests.foreign == []
