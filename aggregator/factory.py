@@ -294,15 +294,10 @@ class Aggregator:
         return self.config.digest
 
     def newsletter_off_reason(self) -> str | None:
-        """Why the newsletter cannot send from this process, in one line; None when it can."""
-        if self.config.digest is None:
-            return "no digest: section in sources.yaml"
-        if self.settings.base_url is None:
-            return "AGGREGATOR_BASE_URL is not set: mails need the site's public address for their links"
-        if self.settings.smtp_url is None:
-            return "AGGREGATOR_SMTP_URL is not set: no SMTP server to send through"
+        """Why the newsletter cannot send from this process, in one line; None when it can
+        (the same check, and the same words, as the commands that send)."""
         try:
-            parse_smtp_url(self.settings.smtp_url)
+            self._require_sending()
         except ConfigError as exc:
             return str(exc)
         return None
@@ -311,7 +306,7 @@ class Aggregator:
         """The base URL, once everything sending needs is there.
 
         Raises:
-            ConfigError: one line naming what is missing (``run`` logs it instead).
+            ConfigError: one line naming what is missing or wrong (``run`` logs it instead).
         """
         self.digest_config()
         if self.settings.base_url is None:
@@ -321,6 +316,7 @@ class Aggregator:
         if self.settings.smtp_url is None:
             raise ConfigError("not set: e.g. smtp://user:password@mail.example.org:587 (see docs/newsletter.md)",
                               file="environment", field="AGGREGATOR_SMTP_URL")
+        parse_smtp_url(self.settings.smtp_url)
         return self.settings.base_url
 
     def mail_transport(self) -> SmtpTransport:
